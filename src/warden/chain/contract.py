@@ -1,0 +1,77 @@
+"""A contract bound to a chain and an address: calls (one or many in a single request) and write requests."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+from warden.chain.abi import ContractAbi, DecodedLog
+from warden.chain.connection import Chain, ContractReverted, as_revert
+from warden.chain.events import LogScanner, decode_logs
+from warden.chain.rpc import RpcError
+from warden.chain.tx import TxRequest
+
+ERC1967_IMPLEMENTATION_SLOT = "0x360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc"
+IERC165_ID = bytes.fromhex("01ffc9a7")
+
+
+class Contract:
+    def __init__(self, chain: Chain, address: str, abi: ContractAbi) -> None:
+        self.chain = chain
+        self.address = address
+        self.abi = abi
+
+    def call(self, fn: str, *args: Any, block: int | str = "latest") -> Any:
+        data = self.abi.encode_call(fn, *args)
+        return self.abi.decode_output(
+            fn, self.chain.call(self.address, data, block=block, abi=self.abi), len(args)
+        )
+
+    def call_many(self, calls: Sequence[tuple[str, Sequence[Any]]], block: int | str = "latest") -> list[Any]:
+        """Several view calls in one JSON-RPC batch; a reverted call yields its ContractReverted."""
+        block_tag = hex(block) if isinstance(block, int) else block
+        requests = [
+            (
+                "eth_call",
+                [{"to": self.address, "data": "0x" + self.abi.encode_call(fn, *args).hex()}, block_tag],
+            )
+            for fn, args in calls
+        ]
+        results: list[Any] = []
+        for (fn, args), raw in zip(calls, self.chain.rpc.batch(requests), strict=True):
+            if isinstance(raw, RpcError):
+                results.append(as_revert(raw, self.abi))
+            elif isinstance(raw, Exception):
+                raise raw
+            else:
+                results.append(self.abi.decode_output(fn, bytes.fromhex(str(raw)[2:]), len(args)))
+        return results
+
+    def request(self, fn: str, *args: Any, label: str | None = None) -> TxRequest:
+        return TxRequest(self.address, self.abi.encode_call(fn, *args), label or fn, self.abi)
+
+    def supports_interface(self, interface_id: bytes) -> bool:
+        """ERC-165; a contract without it (revert, empty or odd answer) does not support anything."""
+        try:
+            data = self.chain.call(self.address, IERC165_ID + interface_id.ljust(32, b"\0"), abi=self.abi)
+        except ContractReverted:
+            return False
+        return len(data) == 32 and int.from_bytes(data, "big") == 1
+
+    def implementation(self) -> str | None:
+        """The EIP-1967 implementation behind this proxy, or None when it is not a proxy."""
+        raw = self.chain.rpc.call("eth_getStorageAt", [self.address, ERC1967_IMPLEMENTATION_SLOT, "latest"])
+        value = int(raw, 16)
+        if value == 0:
+            return None
+        return str(to_checksum_address(value.to_bytes(20, "big")))
+
+    def events(
+        self, names: Sequence[str], from_block: int, to_block: int, scanner_window: int = 2_000
+    ) -> list[DecodedLog]:
+        """Decoded events of the given names, in chain order."""
+        topics = [[("0x" + self.abi.event_topic(n).hex()) for n in names]]
+        scanner = LogScanner(self.chain, self.address, topics, window=scanner_window)
+        return decode_logs(self.abi, scanner.scan(from_block, to_block))

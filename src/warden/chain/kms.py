@@ -1,0 +1,155 @@
+"""`KmsRegistry`: the DstackKms contract (app registry + factory, OS images, KMS measurements and devices)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from warden.chain.app import IAPP_AUTH_ID, ZERO_ADDRESS, BootCheck
+from warden.chain.artifacts import load_artifact
+from warden.chain.connection import Chain, chain_name
+from warden.chain.contract import Contract
+from warden.chain.events import find_creation_block
+from warden.chain.inputs import hex0x, parse_address
+from warden.chain.tx import TxRequest
+from warden.errors import BadInput, OperationFailed
+
+
+@dataclass(frozen=True)
+class KmsInfo:
+    kms: str
+    chain_id: int
+    owner: str
+    app_implementation: str | None
+    gateway_app_id: str
+    k256_pubkey: bytes
+    ca_pubkey: bytes
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "kms": self.kms,
+            "chain_id": self.chain_id,
+            "owner": self.owner,
+            "app_implementation": self.app_implementation,
+            "gateway_app_id": self.gateway_app_id,
+            "k256_pubkey": hex0x(self.k256_pubkey),
+            "ca_pubkey": hex0x(self.ca_pubkey),
+        }
+
+
+@dataclass(frozen=True)
+class OsImage:
+    os_image_hash: bytes
+    allowed: bool
+    block: int
+    tx: str
+
+
+class KmsRegistry(Contract):
+    def __init__(self, chain: Chain, address: str) -> None:
+        super().__init__(chain, address, load_artifact("DstackKms").abi)
+
+    @classmethod
+    def open(cls, chain: Chain, address: str) -> KmsRegistry:
+        """Bind after checking the address holds a DstackKms (IAppAuth plus the registry getters)."""
+        address = parse_address(address, "KMS address")
+        if not chain.get_code(address):
+            raise BadInput(f"no contract at {address} on chain {chain_name(chain.chain_id)}")
+        kms = cls(chain, address)
+        if not kms.supports_interface(IAPP_AUTH_ID):
+            raise BadInput(f"{address} is not a DstackKms: it does not report the IAppAuth interface")
+        try:
+            kms.call("appImplementation")
+        except OperationFailed:
+            raise BadInput(f"{address} is not a DstackKms: it has no appImplementation()") from None
+        return kms
+
+    def info(self) -> KmsInfo:
+        owner, implementation, gateway, kms_info = self.call_many(
+            [("owner", ()), ("appImplementation", ()), ("gatewayAppId", ()), ("kmsInfo", ())]
+        )
+        for value in (owner, implementation, gateway, kms_info):
+            if isinstance(value, Exception):
+                raise value
+        return KmsInfo(
+            kms=self.address,
+            chain_id=self.chain.chain_id,
+            owner=owner,
+            app_implementation=None if implementation == ZERO_ADDRESS else implementation,
+            gateway_app_id=str(gateway),
+            k256_pubkey=bytes(kms_info[0]),
+            ca_pubkey=bytes(kms_info[1]),
+        )
+
+    def owner(self) -> str:
+        return str(self.call("owner"))
+
+    def is_os_image_allowed(self, os_image_hash: bytes) -> bool:
+        return bool(self.call("allowedOsImages", os_image_hash))
+
+    def is_app_registered(self, app: str) -> bool:
+        return bool(self.call("registeredApps", app))
+
+    def is_app_allowed(self, boot: BootCheck) -> tuple[bool, str]:
+        allowed, reason = self.call("isAppAllowed", boot.as_abi())
+        return bool(allowed), str(reason)
+
+    def is_kms_allowed(self, boot: BootCheck) -> tuple[bool, str]:
+        allowed, reason = self.call("isKmsAllowed", boot.as_abi())
+        return bool(allowed), str(reason)
+
+    def os_images(self) -> list[OsImage]:
+        """Every OS image hash ever added, from the contract's events, confirmed by allowedOsImages."""
+        head = self.chain.block_number()
+        start = find_creation_block(self.chain, self.address, head)
+        latest: dict[bytes, tuple[int, str]] = {}
+        for event in self.events(["OsImageHashAdded", "OsImageHashRemoved"], start, head):
+            latest[bytes(event.args["osImageHash"])] = (event.block_number, event.tx_hash)
+        hashes = list(latest)
+        allowed = self.call_many([("allowedOsImages", (h,)) for h in hashes], block=head)
+        images = []
+        for h, ok in zip(hashes, allowed, strict=True):
+            if isinstance(ok, Exception):
+                raise ok
+            images.append(OsImage(h, bool(ok), *latest[h]))
+        return images
+
+    # -- writes ----------------------------------------------------------------------------------
+    def add_os_image(self, os_image_hash: bytes) -> TxRequest:
+        return self.request("addOsImageHash", os_image_hash, label=f"addOsImageHash 0x{os_image_hash.hex()}")
+
+    def remove_os_image(self, os_image_hash: bytes) -> TxRequest:
+        return self.request(
+            "removeOsImageHash", os_image_hash, label=f"removeOsImageHash 0x{os_image_hash.hex()}"
+        )
+
+    def deploy_app(
+        self,
+        owner: str,
+        *,
+        disable_upgrades: bool = False,
+        require_tcb_up_to_date: bool = False,
+        allow_any_device: bool = False,
+        device_id: bytes = bytes(32),
+        compose_hash: bytes = bytes(32),
+    ) -> TxRequest:
+        """The 6-argument factory call; the new app address is in the receipt (see `app_from_receipt`)."""
+        return self.request(
+            "deployAndRegisterApp(address,bool,bool,bool,bytes32,bytes32)",
+            owner,
+            disable_upgrades,
+            require_tcb_up_to_date,
+            allow_any_device,
+            device_id,
+            compose_hash,
+            label="deployAndRegisterApp",
+        )
+
+    def app_from_receipt(self, receipt: dict[str, Any]) -> str:
+        for log in receipt.get("logs", []):
+            decoded = self.abi.decode_log(log)
+            if decoded and decoded.event == "AppDeployedViaFactory" and decoded.address == self.address:
+                return str(decoded.args["appId"])
+        raise OperationFailed(
+            f"transaction {receipt.get('transactionHash')} has no AppDeployedViaFactory event"
+        )

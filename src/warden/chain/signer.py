@@ -1,0 +1,102 @@
+"""Who signs: a private key (flag or PRIVATE_KEY) or an encrypted keystore (WARDEN_KEYSTORE).
+
+The key itself never leaves this module in readable form: it is not logged, not printed, and not part
+of any repr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+
+from warden.chain.inputs import parse_hex
+from warden.errors import BadInput
+
+
+@dataclass(frozen=True)
+class Signer:
+    """A local account; `source` says where the key came from (flag, env, keystore)."""
+
+    account: LocalAccount = field(repr=False)
+    source: str
+
+    @property
+    def address(self) -> str:
+        return str(self.account.address)
+
+    def sign_transaction(self, tx: Mapping[str, Any]) -> bytes:
+        return bytes(self.account.sign_transaction(dict(tx)).raw_transaction)
+
+    def __repr__(self) -> str:
+        return f"Signer({self.address}, from {self.source})"
+
+
+def signer_from_key(key: str, source: str) -> Signer:
+    try:
+        secret = parse_hex(key, "private key", 32)
+    except BadInput:
+        # never echo the value back: it may be a real key with a typo
+        raise BadInput(f"invalid private key from {source}: expected 32 bytes of hex") from None
+    try:
+        account = Account.from_key(secret)
+    except Exception:
+        raise BadInput(f"invalid private key from {source}: not a valid secp256k1 secret") from None
+    return Signer(account, source)
+
+
+def signer_from_keystore(path: Path, password: str) -> Signer:
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise BadInput(f"keystore {path} does not exist") from None
+    except (OSError, ValueError) as exc:
+        raise BadInput(f"keystore {path} is not readable JSON: {exc}") from None
+    try:
+        secret = Account.decrypt(data, password)
+    except ValueError:
+        raise BadInput(f"keystore {path}: wrong password (MAC mismatch)") from None
+    except Exception as exc:
+        raise BadInput(f"keystore {path} is not a valid keystore: {type(exc).__name__}") from None
+    return Signer(Account.from_key(secret), f"keystore {path}")
+
+
+def write_keystore(path: Path, key: str, password: str) -> str:
+    """Encrypt a key into a keystore file readable only by its owner (0600); returns the address."""
+    account = signer_from_key(key, "argument").account
+    data = Account.encrypt(account.key, password)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh)
+    os.chmod(path, 0o600)
+    return str(account.address)
+
+
+def load_signer(
+    *,
+    private_key: str | None = None,
+    keystore: str | None = None,
+    env: Mapping[str, str] | None = None,
+    ask_password: Callable[[str], str] | None = None,
+) -> Signer:
+    """Flags first, then the environment; raises BadInput with what to set when nothing is given."""
+    env = os.environ if env is None else env
+    if private_key:
+        return signer_from_key(private_key, "--private-key")
+    keystore = keystore or env.get("WARDEN_KEYSTORE")
+    if keystore:
+        password = env.get("WARDEN_KEYSTORE_PASSWORD")
+        if password is None:
+            if ask_password is None:
+                raise BadInput("keystore needs a password: set WARDEN_KEYSTORE_PASSWORD")
+            password = ask_password(f"password for keystore {keystore}: ")
+        return signer_from_keystore(Path(keystore), password)
+    if env.get("PRIVATE_KEY"):
+        return signer_from_key(env["PRIVATE_KEY"], "PRIVATE_KEY")
+    raise BadInput("no signer: pass --private-key, or set PRIVATE_KEY, or WARDEN_KEYSTORE (+ password)")

@@ -1,0 +1,1 @@
+"""Layer 5: the `warden` command line, one module per command group."""

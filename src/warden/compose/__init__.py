@@ -1,0 +1,1 @@
+"""Layer 1, pure: app-compose manifests and their hashes."""

@@ -1,0 +1,1 @@
+"""Layer 5: start and stop the whole local stack."""

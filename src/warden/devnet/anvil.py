@@ -1,0 +1,131 @@
+"""Start and stop a local anvil node (from the npm package installed by `make install`)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from warden.errors import OperationFailed
+
+# anvil's first default account: a publicly known test key, never to be used on a real chain
+DEV_PRIVATE_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+DEV_ADDRESS = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+ANVIL_NPM_PATH = Path("contracts/node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil")
+LISTENING = re.compile(r"Listening on (\S+):(\d+)")
+
+
+def find_anvil() -> Path:
+    """WARDEN_ANVIL, else the checkout's npm install, else `anvil` on PATH."""
+    override = os.environ.get("WARDEN_ANVIL")
+    if override:
+        return Path(override)
+    here = Path(__file__).resolve()
+    for parent in here.parents:
+        candidate = parent / ANVIL_NPM_PATH
+        if candidate.exists():
+            return candidate
+    found = shutil.which("anvil")
+    if found:
+        return Path(found)
+    raise OperationFailed("anvil not found: run `make install` (it installs anvil from npm into contracts/)")
+
+
+@dataclass
+class Anvil:
+    pid: int
+    url: str
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM and wait (anvil writes its --state file on the way out)."""
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.terminate()
+                try:
+                    self.process.wait(timeout)
+                except subprocess.TimeoutExpired:
+                    self.process.kill()
+                    self.process.wait()
+            return
+        stop_pid(self.pid, timeout)
+
+
+def start_anvil(
+    *,
+    block_time: float | None = None,
+    state_path: Path | None = None,
+    log_path: Path | None = None,
+    detach: bool = False,
+    port: int = 0,
+    timeout: float = 15.0,
+) -> Anvil:
+    """Start anvil on 127.0.0.1 (a free port unless `port`), wait until it listens, return its URL.
+
+    `detach` puts it in its own session so it outlives this process (`warden devnet up --detach`).
+    """
+    binary = find_anvil()
+    if log_path is None:
+        fd, name = tempfile.mkstemp(prefix="warden-anvil-", suffix=".log")
+        os.close(fd)
+        log_path = Path(name)
+    args = [str(binary), "--host", "127.0.0.1", "--port", str(port)]
+    if block_time:
+        args += ["--block-time", f"{block_time:g}"]
+    if state_path is not None:
+        args += ["--state", str(state_path)]
+    log = open(log_path, "wb")  # noqa: SIM115 - the child keeps writing after we return
+    try:
+        process = subprocess.Popen(
+            args, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=detach
+        )
+    except OSError as exc:
+        raise OperationFailed(f"cannot start anvil ({binary}): {exc}") from None
+    finally:
+        log.close()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        match = LISTENING.search(log_path.read_text(errors="replace"))
+        if match:
+            return Anvil(process.pid, f"http://{match.group(1)}:{match.group(2)}", log_path, process)
+        if process.poll() is not None:
+            tail = log_path.read_text(errors="replace")[-500:]
+            raise OperationFailed(f"anvil exited with code {process.returncode}: {tail.strip()}")
+        time.sleep(0.02)
+    process.kill()
+    raise OperationFailed(f"anvil did not start listening within {timeout:g}s (log: {log_path})")
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def stop_pid(pid: int, timeout: float = 10.0) -> bool:
+    """Stop a process started by an earlier `warden devnet up --detach`; False if it was not running."""
+    if not pid_alive(pid):
+        return False
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        # reap it when it is our own child (tests); otherwise just watch it go
+        with contextlib.suppress(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.05)
+    os.kill(pid, signal.SIGKILL)
+    return True

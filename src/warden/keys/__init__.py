@@ -1,0 +1,1 @@
+"""Layer 1, pure: dstack-compatible key derivation and signature chains."""

@@ -1,0 +1,1 @@
+"""Layer 4: control-plane HTTP API and dashboard."""
