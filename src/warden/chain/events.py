@@ -15,6 +15,7 @@ from typing import Any
 
 from warden.chain.abi import ContractAbi, DecodedLog
 from warden.chain.connection import Chain
+from warden.chain.rpc import RpcError
 from warden.errors import BadInput, OperationFailed
 
 # Phrases nodes use when a range or result set is too large (geth, erigon, alchemy, infura, base …).
@@ -32,14 +33,22 @@ RANGE_REFUSALS = (
 
 
 def find_creation_block(chain: Chain, address: str, head: int | None = None) -> int:
-    """The first block at which `address` has code (binary search over eth_getCode)."""
+    """The first block at which `address` has code (binary search over eth_getCode).
+
+    A node that keeps no old state (a pruned node, a restarted devnet) cannot answer for past blocks;
+    then the answer is 0, so a scan from there still finds every event, only more slowly.
+    """
     head = chain.block_number() if head is None else head
     if not chain.get_code(address, head):
         raise BadInput(f"no contract at {address} on chain {chain.chain_id}")
     low, high = 0, head  # invariant: code at `high`
     while low < high:
         middle = (low + high) // 2
-        if chain.get_code(address, middle):
+        try:
+            has_code = bool(chain.get_code(address, middle))
+        except RpcError:
+            return 0
+        if has_code:
             high = middle
         else:
             low = middle + 1
@@ -82,6 +91,8 @@ class LogScanner:
                     raise
                 self.stats.refusals += 1
                 self.window = max(self.min_window, self.window // 2)
+                # do not grow back into a range the node has refused: that would cost a refusal per window
+                self.max_window = min(self.max_window, self.window)
                 continue
             self.stats.windows.append(end - start + 1)
             logs.extend(batch)

@@ -42,7 +42,10 @@ def parse_address(text: str, what: str = "address") -> str:
     if raw.lower().startswith("app_"):
         raw = raw[4:]
     digits = raw[2:] if raw[:2].lower() == "0x" else raw
-    value = parse_hex(digits, what, 20)
+    try:
+        value = parse_hex(digits, what, 20)
+    except BadInput as exc:
+        raise BadInput(str(exc).replace(repr(digits), repr(text), 1)) from None
     checksummed = to_checksum_address(value)
     is_mixed = digits != digits.lower() and digits != digits.upper()
     if is_mixed and digits != checksummed[2:]:

@@ -49,7 +49,11 @@ def parse_rpc_urls(text: str | Sequence[str]) -> list[str]:
     if not urls:
         raise BadInput("no RPC URL given: pass --rpc-url or set ETH_RPC_URL")
     for url in urls:
-        parts = urlsplit(url)
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a port that is not a number in 0-65535
+        except ValueError as exc:
+            raise BadInput(f"invalid RPC URL {url!r}: {exc}") from None
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise BadInput(f"invalid RPC URL {url!r}: expected http:// or https://")
     return urls

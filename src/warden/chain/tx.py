@@ -22,6 +22,7 @@ from warden.errors import BadInput, OperationFailed
 
 TxStatus = Literal["pending", "mined", "reverted", "failed"]
 
+ALREADY_KNOWN = ("already known", "already imported")
 GAS_HEADROOM = 1.25  # estimates can be a little short when state changes between estimate and mining
 
 
@@ -124,7 +125,9 @@ def send_all(
         try:
             chain.rpc.call("eth_sendRawTransaction", ["0x" + raw.hex()])
         except RpcError as exc:
-            if "already known" not in exc.rpc_message.lower():
+            # a retried delivery that reached the node the first time (geth: "already known", anvil:
+            # "transaction already imported") is in the pool, not refused
+            if not any(phrase in exc.rpc_message.lower() for phrase in ALREADY_KNOWN):
                 broken = f"transaction {i + 1} ({req.label}) was refused: {exc.rpc_message}"
                 outcomes.append(TxOutcome(req, "failed", nonce=first_nonce + i, error=exc.rpc_message))
                 continue

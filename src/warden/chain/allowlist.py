@@ -1,0 +1,101 @@
+"""Change a set of 32-byte ids held by a contract (devices, compose hashes, OS images) as one batch.
+
+Read the current membership in one request, skip what is already in the wanted state, send the rest
+with consecutive nonces, and (when asked) wait and re-read so each item reports what the chain says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from warden.chain.connection import Chain
+from warden.chain.contract import Contract
+from warden.chain.inputs import hex0x
+from warden.chain.signer import Signer
+from warden.chain.tx import TxOutcome, TxRequest, send_all, wait_all
+from warden.errors import BadInput
+
+ItemStatus = Literal["added", "removed", "already-allowed", "not-allowed", "pending", "failed"]
+
+
+@dataclass
+class ItemResult:
+    id: bytes
+    status: ItemStatus
+    tx: str | None = None
+    error: str | None = None
+
+    def as_json(self, id_key: str) -> dict[str, str | None]:
+        data: dict[str, str | None] = {id_key: hex0x(self.id), "status": self.status, "tx": self.tx}
+        if self.error:
+            data["error"] = self.error
+        return data
+
+
+@dataclass(frozen=True)
+class AllowlistSpec:
+    """How one contract exposes one set: the membership getter and the add/remove request builders."""
+
+    contract: Contract
+    getter: str  # e.g. allowedDeviceIds
+    add: Callable[[bytes], TxRequest]
+    remove: Callable[[bytes], TxRequest]
+
+
+def reject_duplicates(ids: Sequence[bytes], what: str) -> None:
+    seen: set[bytes] = set()
+    for item in ids:
+        if item in seen:
+            raise BadInput(f"{what} {hex0x(item)} is given twice")
+        seen.add(item)
+
+
+def membership(spec: AllowlistSpec, ids: Sequence[bytes]) -> list[bool]:
+    """Whether each id is currently in the set, in one batch request."""
+    answers = spec.contract.call_many([(spec.getter, (i,)) for i in ids])
+    for answer in answers:
+        if isinstance(answer, Exception):
+            raise answer
+    return [bool(a) for a in answers]
+
+
+def change(
+    chain: Chain,
+    signer: Signer,
+    spec: AllowlistSpec,
+    ids: Sequence[bytes],
+    *,
+    add: bool,
+    wait: bool,
+    timeout: float = 60.0,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> list[ItemResult]:
+    """Add (or remove) every id; no-ops are reported, not sent; one failure does not hide the others."""
+    current = membership(spec, ids)
+    results = [ItemResult(i, "already-allowed" if add else "not-allowed") for i in ids]
+    todo = [r for r, present in zip(results, current, strict=True) if present != add]
+    if not todo:
+        return results
+    outcomes = send_all(chain, signer, [(spec.add if add else spec.remove)(r.id) for r in todo])
+    if wait:
+        wait_all(chain, outcomes, timeout=timeout, on_progress=on_progress)
+        after = membership(spec, [r.id for r in todo])
+    else:
+        after = [not add] * len(todo)  # not re-read: report what was sent
+    for result, outcome, present in zip(todo, outcomes, after, strict=True):
+        _settle(result, outcome, present == add, add)
+    return results
+
+
+def _settle(result: ItemResult, outcome: TxOutcome, applied: bool, add: bool) -> None:
+    result.tx = outcome.tx_hash
+    if applied:
+        result.status = "added" if add else "removed"
+    elif outcome.status in ("failed", "reverted"):
+        result.status = "failed"
+        result.error = outcome.error
+    else:
+        result.status = "pending"
+        result.error = outcome.error

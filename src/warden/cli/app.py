@@ -1,0 +1,235 @@
+"""`warden app …`: deploy a DstackApp through the KMS factory, read it, hand over its ownership."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from warden.chain.allowlist import reject_duplicates
+from warden.chain.app import AppAuth
+from warden.chain.inputs import hex0x, parse_address, parse_bytes32
+from warden.chain.tx import NotOwner, check_owner, execute, require_success
+from warden.cli.common import (
+    ChainIdOption,
+    JsonOption,
+    KeystoreOption,
+    PrivateKeyOption,
+    RpcUrlOption,
+    TimeoutOption,
+    connect,
+    emit,
+    new_app,
+    note,
+    signer_for,
+    stdout,
+)
+from warden.cli.kms import KmsOption, open_kms
+from warden.errors import BadInput
+
+app = new_app("app", "Deploy and inspect DstackApp contracts (one per app: its compose hashes and devices).")
+
+AppArgument = Annotated[str, typer.Argument(help="DstackApp address (0x…, app_…, any case).", metavar="APP")]
+
+
+def open_app(rpc_url: str | None, chain_id: int | None, address: str) -> AppAuth:
+    parse_address(address, "app address")  # a malformed address is refused before any network call
+    return AppAuth.open(connect(rpc_url, chain_id), address)
+
+
+@app.command("deploy")
+def deploy(
+    kms: KmsOption = None,
+    owner: Annotated[
+        str | None,
+        typer.Option(
+            "--owner", metavar="ADDR", help="Owner of the app (default: the signer); may be a Safe."
+        ),
+    ] = None,
+    device: Annotated[
+        list[str] | None,
+        typer.Option("--device", metavar="DEVICE_ID", help="Allowed device id (repeatable)."),
+    ] = None,
+    compose_hash: Annotated[
+        list[str] | None,
+        typer.Option("--compose-hash", metavar="HASH", help="Allowed compose hash (repeatable)."),
+    ] = None,
+    allow_any_device: Annotated[
+        bool, typer.Option("--allow-any-device", help="Let any device the KMS trusts boot the app.")
+    ] = False,
+    require_tcb_up_to_date: Annotated[
+        bool, typer.Option("--require-tcb-up-to-date", help="Refuse boots whose TCB is not UpToDate.")
+    ] = False,
+    disable_upgrades: Annotated[
+        bool, typer.Option("--disable-upgrades", help="Make the app contract non-upgradeable forever.")
+    ] = False,
+    rpc_url: RpcUrlOption = None,
+    chain_id: ChainIdOption = None,
+    private_key: PrivateKeyOption = None,
+    keystore: KeystoreOption = None,
+    timeout: TimeoutOption = 120.0,
+    json_out: JsonOption = False,
+) -> None:
+    """Deploy a DstackApp through DstackKms.deployAndRegisterApp (registered in the same transaction).
+
+    The first device and compose hash go into the factory call; more are added right after, in one
+    pipelined batch.
+
+    Example: warden app deploy --kms 0x9fE4… --device 0x7a3c… --compose-hash 0xc143… --json
+    """
+    devices = [parse_bytes32(d, "device id") for d in device or []]
+    hashes = [parse_bytes32(h, "compose hash") for h in compose_hash or []]
+    reject_duplicates(devices, "device id")
+    reject_duplicates(hashes, "compose hash")
+    owner_address = parse_address(owner, "owner address") if owner else None
+    registry = open_kms(rpc_url, chain_id, kms)
+    chain = registry.chain
+    signer = signer_for(chain, private_key, keystore)
+    owner_address = owner_address or signer.address
+    extra = len(devices[1:]) + len(hashes[1:])
+    if extra and owner_address.lower() != signer.address.lower():
+        raise BadInput(
+            "when the owner is not the signer, only one --device and one --compose-hash can be set at "
+            "creation; the owner adds the rest afterwards"
+        )
+    (outcome,) = execute(
+        chain,
+        signer,
+        [
+            registry.deploy_app(
+                owner_address,
+                disable_upgrades=disable_upgrades,
+                require_tcb_up_to_date=require_tcb_up_to_date,
+                allow_any_device=allow_any_device,
+                device_id=devices[0] if devices else bytes(32),
+                compose_hash=hashes[0] if hashes else bytes(32),
+            )
+        ],
+        timeout=timeout,
+    )
+    receipt = require_success(outcome).receipt
+    assert receipt is not None
+    app_address = registry.app_from_receipt(receipt)
+    if extra:
+        deployed = AppAuth(chain, app_address)
+        requests = [deployed.add_device(d) for d in devices[1:]] + [
+            deployed.add_compose_hash(h) for h in hashes[1:]
+        ]
+        for follow_up in execute(chain, signer, requests, timeout=timeout):
+            require_success(follow_up)
+    data = {
+        "app": app_address,
+        "app_id": "app_" + app_address[2:].lower(),
+        "kms": registry.address,
+        "owner": owner_address,
+        "chain_id": chain.chain_id,
+        "tx": outcome.tx_hash,
+        "allow_any_device": allow_any_device,
+        "require_tcb_up_to_date": require_tcb_up_to_date,
+        "devices": [hex0x(d) for d in devices],
+        "compose_hashes": [hex0x(h) for h in hashes],
+    }
+
+    def human() -> None:
+        stdout.print(f"DstackApp {app_address} deployed and registered with KMS {registry.address}")
+        stdout.print(f"owner {owner_address}; tx {outcome.tx_hash}")
+        stdout.print(f"next: warden app info {app_address}")
+
+    emit(json_out, data, human)
+
+
+@app.command("info")
+def info(
+    app_address: AppArgument,
+    rpc_url: RpcUrlOption = None,
+    chain_id: ChainIdOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Owner, flags and version of a DstackApp, read from the chain.
+
+    Example: warden app info 0x7553…14F1 --json
+    """
+    details = open_app(rpc_url, chain_id, app_address).info()
+
+    def human() -> None:
+        for key, value in details.as_json().items():
+            shown = (
+                {True: "yes", False: "no", None: "-"}.get(value, value)
+                if isinstance(value, bool | None)
+                else value
+            )
+            stdout.print(f"{key:<24} {shown}")
+
+    emit(json_out, details.as_json(), human)
+
+
+@app.command("transfer-owner")
+def transfer_owner(
+    app_address: AppArgument,
+    new_owner: Annotated[
+        str, typer.Argument(metavar="NEW_OWNER", help="Address that must then run `accept-owner`.")
+    ],
+    rpc_url: RpcUrlOption = None,
+    chain_id: ChainIdOption = None,
+    private_key: PrivateKeyOption = None,
+    keystore: KeystoreOption = None,
+    timeout: TimeoutOption = 60.0,
+    json_out: JsonOption = False,
+) -> None:
+    """Step 1 of 2 of an ownership handover: name the pending owner (the owner stays until it accepts).
+
+    Example: warden app transfer-owner 0x7553…14F1 0x7099…79C8
+    """
+    target = parse_address(new_owner, "new owner address")
+    contract = open_app(rpc_url, chain_id, app_address)
+    signer = signer_for(contract.chain, private_key, keystore)
+    check_owner(contract.owner(), signer, f"app {contract.address}")
+    (outcome,) = execute(contract.chain, signer, [contract.transfer_ownership(target)], timeout=timeout)
+    require_success(outcome)
+    data = {"app": contract.address, "owner": signer.address, "pending_owner": target, "tx": outcome.tx_hash}
+
+    def human() -> None:
+        stdout.print(f"pending owner of {contract.address} is now {target} (tx {outcome.tx_hash})")
+        stdout.print(f"next, signed by {target}: warden app accept-owner {contract.address}")
+
+    emit(json_out, data, human)
+
+
+@app.command("accept-owner")
+def accept_owner(
+    app_address: AppArgument,
+    rpc_url: RpcUrlOption = None,
+    chain_id: ChainIdOption = None,
+    private_key: PrivateKeyOption = None,
+    keystore: KeystoreOption = None,
+    timeout: TimeoutOption = 60.0,
+    json_out: JsonOption = False,
+) -> None:
+    """Step 2 of 2: the pending owner accepts and becomes the owner.
+
+    Example: PRIVATE_KEY=… warden app accept-owner 0x7553…14F1
+    """
+    contract = open_app(rpc_url, chain_id, app_address)
+    signer = signer_for(contract.chain, private_key, keystore)
+    pending = contract.pending_owner()
+    if pending is None:
+        raise BadInput(f"app {contract.address} has no pending owner: run `warden app transfer-owner` first")
+    if pending.lower() != signer.address.lower():
+        raise NotOwner(
+            f"signer {signer.address} is not the pending owner {pending} of app {contract.address}"
+        )
+    previous = contract.owner()
+    (outcome,) = execute(contract.chain, signer, [contract.accept_ownership()], timeout=timeout)
+    require_success(outcome)
+    note(f"ownership of {contract.address} moved from {previous} to {signer.address}")
+    data = {
+        "app": contract.address,
+        "owner": signer.address,
+        "previous_owner": previous,
+        "tx": outcome.tx_hash,
+    }
+    emit(
+        json_out,
+        data,
+        lambda: stdout.print(f"{signer.address} now owns {contract.address} (tx {outcome.tx_hash})"),
+    )

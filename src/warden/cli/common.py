@@ -1,0 +1,165 @@
+"""What every command shares: options, where the chain and signer come from, JSON or human output."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import traceback
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from typer.core import TyperGroup
+
+from warden.chain.connection import Chain
+from warden.chain.signer import Signer, load_signer, signer_from_key
+from warden.devnet.anvil import DEV_PRIVATE_KEY
+from warden.devnet.state import load_state
+from warden.errors import BadInput, WardenError
+
+
+def _console(to_stderr: bool) -> Console:
+    console = Console(stderr=to_stderr, highlight=False, soft_wrap=True)
+    if not console.is_terminal:
+        console.width = 240  # piped output: never cut a hash or an address in a table
+    return console
+
+
+stderr = _console(True)
+stdout = _console(False)
+
+RpcUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--rpc-url",
+        metavar="URL",
+        envvar="ETH_RPC_URL",
+        show_envvar=True,
+        help="JSON-RPC endpoint; several comma-separated URLs fail over in order.",
+    ),
+]
+ChainIdOption = Annotated[
+    int | None,
+    typer.Option("--chain-id", metavar="ID", help="Refuse to run unless the RPC serves this chain id."),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
+PrivateKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--private-key",
+        metavar="HEX",
+        help="Signing key (prefer the PRIVATE_KEY env var: a key on the command line is visible to others).",
+    ),
+]
+KeystoreOption = Annotated[
+    str | None,
+    typer.Option(
+        "--keystore",
+        metavar="FILE",
+        help="Encrypted keystore (or WARDEN_KEYSTORE); password from WARDEN_KEYSTORE_PASSWORD or a prompt.",
+    ),
+]
+TimeoutOption = Annotated[
+    float,
+    typer.Option(
+        "--timeout", metavar="SECONDS", help="Seconds to wait for receipts before reporting them pending."
+    ),
+]
+WaitOption = Annotated[
+    bool, typer.Option("--wait/--no-wait", help="Wait for receipts and re-read the chain (default: wait).")
+]
+
+
+class WardenGroup(TyperGroup):
+    """Turns every WardenError into `error: …` on stderr with its exit code, never a traceback."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except WardenError as exc:
+            stderr.print(f"error: {exc}", markup=False)
+            raise typer.Exit(exc.exit_code) from None
+        except KeyboardInterrupt:
+            stderr.print("interrupted", markup=False)
+            raise typer.Exit(130) from None
+        except Exception as exc:
+            if type(exc).__module__.startswith("typer."):
+                raise  # usage errors, Exit and Abort are the framework's own control flow
+            if os.environ.get("WARDEN_DEBUG"):
+                traceback.print_exc()
+            stderr.print(
+                f"error: unexpected failure: {type(exc).__name__}: {exc} (set WARDEN_DEBUG=1 for details)",
+                markup=False,
+            )
+            raise typer.Exit(1) from None
+
+
+def new_app(name: str, help: str) -> typer.Typer:
+    return typer.Typer(
+        name=name,
+        help=help,
+        cls=WardenGroup,
+        no_args_is_help=True,
+        pretty_exceptions_enable=False,
+        rich_markup_mode=None,
+        context_settings={"help_option_names": ["-h", "--help"]},
+    )
+
+
+def note(message: str) -> None:
+    """A side remark for humans; on stderr so `--json` output stays parseable."""
+    stderr.print(message, markup=False)
+
+
+def emit(json_mode: bool, data: dict[str, Any], human: Callable[[], None]) -> None:
+    if json_mode:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        human()
+
+
+def connect(rpc_url: str | None, chain_id: int | None = None) -> Chain:
+    """The flag or ETH_RPC_URL; with neither, a running devnet's RPC (said on stderr)."""
+    if not rpc_url:
+        state = load_state()
+        if state is None:
+            raise BadInput(
+                "no RPC URL: pass --rpc-url or set ETH_RPC_URL (or start a devnet: `warden devnet up`)"
+            )
+        note(f"using the devnet at {state.rpc_url}")
+        rpc_url = state.rpc_url
+    return Chain.connect(rpc_url, expected_chain_id=chain_id)
+
+
+def signer_for(chain: Chain, private_key: str | None, keystore: str | None) -> Signer:
+    """Flag, keystore or PRIVATE_KEY; on the devnet with none of them, the devnet's public test key."""
+    if private_key:
+        note("warning: a private key on the command line shows in shell history and `ps`; prefer PRIVATE_KEY")
+    try:
+        return load_signer(private_key=private_key, keystore=keystore, ask_password=_ask_password)
+    except BadInput:
+        state = load_state()
+        if state is not None and chain.rpc.url == state.rpc_url and not private_key and not keystore:
+            note("signing with the devnet's test key")
+            return signer_from_key(DEV_PRIVATE_KEY, "devnet")
+        raise
+
+
+def contract_address(value: str | None, env_names: tuple[str, ...], devnet_field: str, what: str) -> str:
+    """An address from the flag, the environment, or the running devnet."""
+    if value:
+        return value
+    for name in env_names:
+        if os.environ.get(name):
+            return os.environ[name]
+    state = load_state()
+    if state is not None:
+        return str(getattr(state, devnet_field))
+    flag = "--" + what.split()[0].lower()
+    raise BadInput(f"no {what}: pass {flag} or set {env_names[0]}")
+
+
+def _ask_password(prompt: str) -> str:
+    return str(typer.prompt(prompt, hide_input=True))

@@ -1,0 +1,212 @@
+"""`warden kms …`: deploy a DstackKms, read it, manage its OS image allowlist."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from warden.chain.allowlist import AllowlistSpec, change, reject_duplicates
+from warden.chain.deploy import deploy_kms
+from warden.chain.inputs import hex0x, parse_address, parse_bytes32
+from warden.chain.kms import KmsRegistry
+from warden.chain.tx import check_owner
+from warden.cli.common import (
+    ChainIdOption,
+    JsonOption,
+    KeystoreOption,
+    PrivateKeyOption,
+    RpcUrlOption,
+    TimeoutOption,
+    WaitOption,
+    connect,
+    contract_address,
+    emit,
+    new_app,
+    signer_for,
+    stdout,
+)
+
+app = new_app("kms", "Deploy and manage the DstackKms contract (app registry, factory, OS images).")
+os_image_app = new_app("os-image", "The OS images apps and KMS instances may boot (addOsImageHash …).")
+app.add_typer(os_image_app)
+
+KmsOption = Annotated[
+    str | None,
+    typer.Option(
+        "--kms",
+        metavar="ADDR",
+        help="DstackKms address (or WARDEN_KMS / KMS_CONTRACT_ADDR, or the devnet's).",
+    ),
+]
+
+
+def open_kms(chain_url: str | None, chain_id: int | None, kms: str | None) -> KmsRegistry:
+    address = contract_address(kms, ("WARDEN_KMS", "KMS_CONTRACT_ADDR"), "kms", "kms address")
+    parse_address(address, "KMS address")  # a malformed address is refused before any network call
+    return KmsRegistry.open(connect(chain_url, chain_id), address)
+
+
+@app.command("deploy")
+def deploy(
+    owner: Annotated[
+        str | None,
+        typer.Option("--owner", metavar="ADDR", help="Owner of the new KMS (default: the signer)."),
+    ] = None,
+    rpc_url: RpcUrlOption = None,
+    chain_id: ChainIdOption = None,
+    private_key: PrivateKeyOption = None,
+    keystore: KeystoreOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Deploy DstackApp and DstackKms implementations and the DstackKms proxy.
+
+    Example: warden kms deploy --rpc-url http://127.0.0.1:8545 --json
+    """
+    owner_address = parse_address(owner, "owner address") if owner else None
+    chain = connect(rpc_url, chain_id)
+    signer = signer_for(chain, private_key, keystore)
+    result = deploy_kms(chain, signer, owner_address)
+    data = {
+        "kms": result.kms,
+        "app_implementation": result.app_implementation,
+        "kms_implementation": result.kms_implementation,
+        "owner": owner_address or signer.address,
+        "chain_id": result.chain_id,
+    }
+
+    def human() -> None:
+        stdout.print(f"DstackKms          {result.kms}")
+        stdout.print(f"app implementation {result.app_implementation}")
+        stdout.print(f"owner              {data['owner']}  (chain {result.chain_id})")
+        stdout.print(f"next: warden app deploy --kms {result.kms}")
+
+    emit(json_out, data, human)
+
+
+@app.command("info")
+def info(
+    kms: KmsOption = None,
+    rpc_url: RpcUrlOption = None,
+    chain_id: ChainIdOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Owner, app implementation, gateway app id and KMS keys of a DstackKms.
+
+    Example: warden kms info --kms 0x9fE4… --json
+    """
+    registry = open_kms(rpc_url, chain_id, kms)
+    details = registry.info()
+
+    def human() -> None:
+        for key, value in details.as_json().items():
+            stdout.print(f"{key:<20} {value}")
+
+    emit(json_out, details.as_json(), human)
+
+
+@os_image_app.command("list")
+def os_image_list(
+    kms: KmsOption = None,
+    rpc_url: RpcUrlOption = None,
+    chain_id: ChainIdOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Every OS image hash ever added (from the contract's events) and whether it is allowed now.
+
+    Example: warden kms os-image list --json
+    """
+    registry = open_kms(rpc_url, chain_id, kms)
+    images = registry.os_images()
+    data = {
+        "kms": registry.address,
+        "os_images": [
+            {"os_image_hash": hex0x(i.os_image_hash), "allowed": i.allowed, "block": i.block, "tx": i.tx}
+            for i in images
+        ],
+    }
+
+    def human() -> None:
+        if not images:
+            stdout.print(f"no OS image was ever added to {registry.address}")
+            return
+        table = Table("os image hash", "allowed", "last change (block)")
+        for i in images:
+            table.add_row(hex0x(i.os_image_hash), "yes" if i.allowed else "no", str(i.block))
+        stdout.print(table)
+
+    emit(json_out, data, human)
+
+
+def _change_os_images(
+    hashes: list[str],
+    add: bool,
+    kms: str | None,
+    rpc_url: str | None,
+    chain_id: int | None,
+    private_key: str | None,
+    keystore: str | None,
+    wait: bool,
+    timeout: float,
+    json_out: bool,
+) -> None:
+    ids = [parse_bytes32(h, "OS image hash") for h in hashes]
+    reject_duplicates(ids, "OS image hash")
+    registry = open_kms(rpc_url, chain_id, kms)
+    signer = signer_for(registry.chain, private_key, keystore)
+    check_owner(registry.owner(), signer, f"KMS {registry.address}")
+    spec = AllowlistSpec(registry, "allowedOsImages", registry.add_os_image, registry.remove_os_image)
+    results = change(registry.chain, signer, spec, ids, add=add, wait=wait, timeout=timeout)
+    data = {"kms": registry.address, "results": [r.as_json("os_image_hash") for r in results]}
+
+    def human() -> None:
+        for r in results:
+            line = f"{hex0x(r.id)}  {r.status}" + (f"  tx {r.tx}" if r.tx else "")
+            stdout.print(line + (f"  ({r.error})" if r.error else ""), markup=False)
+
+    emit(json_out, data, human)
+    if any(r.status == "failed" for r in results):
+        raise typer.Exit(1)
+
+
+@os_image_app.command("add")
+def os_image_add(
+    hashes: Annotated[
+        list[str], typer.Argument(metavar="HASH...", help="32-byte OS image hashes (hex, 0x optional).")
+    ],
+    kms: KmsOption = None,
+    rpc_url: RpcUrlOption = None,
+    chain_id: ChainIdOption = None,
+    private_key: PrivateKeyOption = None,
+    keystore: KeystoreOption = None,
+    wait: WaitOption = True,
+    timeout: TimeoutOption = 60.0,
+    json_out: JsonOption = False,
+) -> None:
+    """Allow OS images (one transaction each, consecutive nonces; already-allowed ones are skipped).
+
+    Example: warden kms os-image add 0x14ad…1c67 --kms 0x9fE4…
+    """
+    _change_os_images(hashes, True, kms, rpc_url, chain_id, private_key, keystore, wait, timeout, json_out)
+
+
+@os_image_app.command("remove")
+def os_image_remove(
+    hashes: Annotated[
+        list[str], typer.Argument(metavar="HASH...", help="32-byte OS image hashes (hex, 0x optional).")
+    ],
+    kms: KmsOption = None,
+    rpc_url: RpcUrlOption = None,
+    chain_id: ChainIdOption = None,
+    private_key: PrivateKeyOption = None,
+    keystore: KeystoreOption = None,
+    wait: WaitOption = True,
+    timeout: TimeoutOption = 60.0,
+    json_out: JsonOption = False,
+) -> None:
+    """Disallow OS images (not-allowed ones are skipped).
+
+    Example: warden kms os-image remove 0x14ad…1c67
+    """
+    _change_os_images(hashes, False, kms, rpc_url, chain_id, private_key, keystore, wait, timeout, json_out)

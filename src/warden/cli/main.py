@@ -1,0 +1,31 @@
+"""The `warden` command: one Typer app with a sub-app per command group."""
+
+from __future__ import annotations
+
+from warden import __version__
+from warden.cli import app as app_commands
+from warden.cli import devnet, kms
+from warden.cli.common import new_app, stdout
+
+app = new_app(
+    "warden",
+    "Which code may run on which machines: the on-chain allowlists of dstack apps, checked and fixed "
+    "from the chain itself.",
+)
+app.add_typer(kms.app)
+app.add_typer(app_commands.app)
+app.add_typer(devnet.app)
+
+
+@app.command("version")
+def version() -> None:
+    """Print warden's version."""
+    stdout.print(f"warden {__version__}")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

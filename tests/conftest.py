@@ -1,0 +1,61 @@
+"""Fixtures: one real anvil for the whole session, fresh contracts for every test that asks."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from warden.chain.connection import Chain
+from warden.chain.deploy import KmsDeployment, deploy_kms
+from warden.chain.kms import KmsRegistry
+from warden.chain.signer import Signer, signer_from_key
+from warden.devnet.anvil import DEV_PRIVATE_KEY, Anvil, start_anvil
+
+from tests.support.chain import STRANGER_KEY, THIRD_KEY
+
+
+@pytest.fixture(scope="session")
+def anvil() -> Iterator[Anvil]:
+    node = start_anvil()
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+@pytest.fixture(scope="session")
+def chain(anvil: Anvil) -> Iterator[Chain]:
+    connection = Chain.connect(anvil.url)
+    try:
+        yield connection
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="session")
+def owner() -> Signer:
+    """The deployer and owner of every contract the fixtures create (anvil key #0)."""
+    return signer_from_key(DEV_PRIVATE_KEY, "test")
+
+
+@pytest.fixture(scope="session")
+def stranger() -> Signer:
+    """A funded account that owns nothing (anvil key #1)."""
+    return signer_from_key(STRANGER_KEY, "test")
+
+
+@pytest.fixture(scope="session")
+def third() -> Signer:
+    """Another funded account (anvil key #2), e.g. a new owner."""
+    return signer_from_key(THIRD_KEY, "test")
+
+
+@pytest.fixture
+def kms_deployment(chain: Chain, owner: Signer) -> KmsDeployment:
+    return deploy_kms(chain, owner)
+
+
+@pytest.fixture
+def kms(chain: Chain, kms_deployment: KmsDeployment) -> KmsRegistry:
+    return KmsRegistry.open(chain, kms_deployment.kms)
