@@ -11,13 +11,15 @@ import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
+from typing import TYPE_CHECKING, Any
 
 from warden.chain.inputs import parse_hex
 from warden.errors import BadInput
+
+if TYPE_CHECKING:
+    from eth_account.signers.local import LocalAccount
+
+# eth_account (with py_ecc and scrypt) takes ~0.4 s to import: only commands that sign pay for it
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,8 @@ def signer_from_key(key: str, source: str) -> Signer:
     except BadInput:
         # never echo the value back: it may be a real key with a typo
         raise BadInput(f"invalid private key from {source}: expected 32 bytes of hex") from None
+    from eth_account import Account
+
     try:
         account = Account.from_key(secret)
     except Exception:
@@ -52,6 +56,8 @@ def signer_from_key(key: str, source: str) -> Signer:
 
 
 def signer_from_keystore(path: Path, password: str) -> Signer:
+    from eth_account import Account
+
     try:
         data = json.loads(path.read_text())
     except FileNotFoundError:
@@ -69,6 +75,8 @@ def signer_from_keystore(path: Path, password: str) -> Signer:
 
 def write_keystore(path: Path, key: str, password: str) -> str:
     """Encrypt a key into a keystore file readable only by its owner (0600); returns the address."""
+    from eth_account import Account
+
     account = signer_from_key(key, "argument").account
     data = Account.encrypt(account.key, password)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -125,9 +125,7 @@ def send_all(
         try:
             chain.rpc.call("eth_sendRawTransaction", ["0x" + raw.hex()])
         except RpcError as exc:
-            # a retried delivery that reached the node the first time (geth: "already known", anvil:
-            # "transaction already imported") is in the pool, not refused
-            if not any(phrase in exc.rpc_message.lower() for phrase in ALREADY_KNOWN):
+            if not _delivered_before(chain, tx_hash, exc):
                 broken = f"transaction {i + 1} ({req.label}) was refused: {exc.rpc_message}"
                 outcomes.append(TxOutcome(req, "failed", nonce=first_nonce + i, error=exc.rpc_message))
                 continue
@@ -228,6 +226,20 @@ def _replay_reason(chain: Chain, outcome: TxOutcome, receipt: dict[str, Any]) ->
     except OperationFailed:
         pass
     return "reverted"
+
+
+def _delivered_before(chain: Chain, tx_hash: str, exc: RpcError) -> bool:
+    """Whether a refusal only means an earlier, retried delivery of the same bytes got through.
+
+    The node then answers "already known" (geth), "transaction already imported" (anvil) or, once it
+    has mined it, "nonce too low"; the node knowing the hash settles it.
+    """
+    if any(phrase in exc.rpc_message.lower() for phrase in ALREADY_KNOWN):
+        return True
+    try:
+        return chain.rpc.call("eth_getTransactionByHash", [tx_hash]) is not None
+    except OperationFailed:
+        return False
 
 
 def _eth(wei: int) -> str:
