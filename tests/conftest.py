@@ -6,13 +6,12 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.chain import STRANGER_KEY, THIRD_KEY
 from warden.chain.connection import Chain
 from warden.chain.deploy import KmsDeployment, deploy_kms
 from warden.chain.kms import KmsRegistry
 from warden.chain.signer import Signer, signer_from_key
 from warden.devnet.anvil import DEV_PRIVATE_KEY, Anvil, start_anvil
-
-from tests.support.chain import STRANGER_KEY, THIRD_KEY
 
 
 @pytest.fixture(scope="session")

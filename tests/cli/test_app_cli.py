@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from eth_account import Account
 
+from tests.support.chain import STRANGER_KEY, THIRD_KEY
+from tests.support.cli import assert_clean_error, warden
 from warden.chain.app import AppAuth
 from warden.chain.connection import Chain
 from warden.chain.signer import Signer
 from warden.devnet.anvil import DEV_PRIVATE_KEY, Anvil
-
-from tests.support.chain import STRANGER_KEY, THIRD_KEY
-from tests.support.cli import assert_clean_error, warden
 
 DEVICE_A = "ab" * 32
 DEVICE_B = "0x" + "12" * 32

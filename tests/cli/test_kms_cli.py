@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
+from tests.support.chain import STRANGER_KEY
+from tests.support.cli import assert_clean_error, warden
 from warden.chain.connection import Chain
 from warden.chain.kms import KmsRegistry
 from warden.chain.signer import Signer
 from warden.devnet.anvil import DEV_PRIVATE_KEY, Anvil
-
-from tests.support.chain import STRANGER_KEY
-from tests.support.cli import assert_clean_error, warden
 
 IMAGE_A = "0x" + "a1" * 32
 IMAGE_B = "b2" * 32
