@@ -7,11 +7,10 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.support.flaky_proxy import FlakyProxy
 from warden.chain.connection import Chain
 from warden.chain.rpc import RpcClient
 from warden.devnet.anvil import Anvil
-
-from tests.support.flaky_proxy import FlakyProxy
 
 
 @pytest.fixture

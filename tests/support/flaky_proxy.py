@@ -7,6 +7,7 @@ Faults, one per HTTP request:
 - ``"hang"``: read the request, wait `hang_seconds` (longer than any client timeout), close without answering
 - ``"drop"``: read the request and close the connection without answering, forward nothing
 - ``"lose"``: forward upstream (the node executes it), then close without passing the answer back
+- ``"reject"``: answer HTTP 200 with a JSON-RPC error (`reject_message`, code -32000), forward nothing
 - ``"range"`` (recorded only): an ``eth_getLogs`` refused by the `max_log_range` rule
 
 Which fault applies: the scripted queue first (`script`), then a per-method rule (`fail_method`), then the
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
 
-Action = Literal["pass", "429", "500", "502", "503", "hang", "drop", "lose"]
+Action = Literal["pass", "429", "500", "502", "503", "hang", "drop", "lose", "reject"]
 STATUS_ACTIONS = {"429": 429, "500": 500, "502": 502, "503": 503}
 
 
@@ -55,11 +56,13 @@ class FlakyProxy:
         default: Action = "pass",
         max_log_range: int | None = None,
         hang_seconds: float = 10.0,
+        reject_message: str = "rejected by injected fault",
     ) -> None:
         self.upstream = upstream
         self.default: Action = default
         self.max_log_range = max_log_range
         self.hang_seconds = hang_seconds
+        self.reject_message = reject_message
         self.records: list[ProxyRecord] = []
         self._queue: deque[Action] = deque()
         self._rules: list[_MethodRule] = []
@@ -143,6 +146,17 @@ class FlakyProxy:
         message = f"query exceeds max block range {self.max_log_range}"
         return {"jsonrpc": "2.0", "id": item.get("id"), "error": {"code": -32005, "message": message}}
 
+    def _rejection(self, payload: Any) -> Any:
+        def error(item: Any) -> dict[str, Any]:
+            request_id = item.get("id") if isinstance(item, dict) else None
+            return {
+                "jsonrpc": "2.0",
+                "id": request_id,
+                "error": {"code": -32000, "message": self.reject_message},
+            }
+
+        return [error(item) for item in payload] if isinstance(payload, list) else error(payload)
+
     def _forward(self, payload: Any) -> bytes:
         request = urllib.request.Request(
             self.upstream,
@@ -188,6 +202,10 @@ def _handler_for(proxy: FlakyProxy) -> type[BaseHTTPRequestHandler]:
             if action in STATUS_ACTIONS:
                 proxy._record(methods, action, payload)
                 self._reply(STATUS_ACTIONS[action], b"injected fault", "text/plain")
+                return
+            if action == "reject":
+                proxy._record(methods, action, payload)
+                self._reply(200, json.dumps(proxy._rejection(payload)).encode(), "application/json")
                 return
             if action in ("hang", "drop"):
                 proxy._record(methods, action, payload)

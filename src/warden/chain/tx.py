@@ -148,10 +148,12 @@ def wait_all(
 ) -> list[TxOutcome]:
     """Poll all receipts in one batch request per round until each is mined or the deadline passes.
 
-    A transaction whose delivery failed is polled too: it may have reached the node after all.
+    A transaction whose delivery failed is polled too when the node knows it after all; one the node
+    never received is not waited for.
     """
     deadline = time.monotonic() + timeout
-    waiting = [o for o in outcomes if o.tx_hash and o.status in ("pending", "failed")]
+    waiting = [o for o in outcomes if o.status == "pending"]
+    waiting += [o for o in outcomes if o.status == "failed" and o.tx_hash and _node_has(chain, o.tx_hash)]
     total = len(waiting)
     while waiting:
         try:
@@ -200,6 +202,13 @@ def require_success(outcome: TxOutcome) -> TxOutcome:
     return outcome
 
 
+def _node_has(chain: Chain, tx_hash: str) -> bool:
+    try:
+        return chain.rpc.call("eth_getTransactionByHash", [tx_hash]) is not None
+    except OperationFailed:
+        return False
+
+
 def _settle(chain: Chain, outcome: TxOutcome, receipt: dict[str, Any]) -> None:
     outcome.receipt = receipt
     outcome.block_number = int(receipt["blockNumber"], 16)
@@ -236,10 +245,7 @@ def _delivered_before(chain: Chain, tx_hash: str, exc: RpcError) -> bool:
     """
     if any(phrase in exc.rpc_message.lower() for phrase in ALREADY_KNOWN):
         return True
-    try:
-        return chain.rpc.call("eth_getTransactionByHash", [tx_hash]) is not None
-    except OperationFailed:
-        return False
+    return _node_has(chain, tx_hash)
 
 
 def _eth(wei: int) -> str:
