@@ -8,10 +8,12 @@ import pytest
 from eth_utils import keccak
 
 from warden.chain.abi import DecodedLog
+from warden.chain.artifacts import Artifact, load_artifact
 from warden.chain.connection import Chain, ContractReverted
 from warden.chain.contract import Contract
+from warden.chain.deploy import creation
 from warden.chain.signer import Signer
-from warden.chain.tx import TxOutcome, TxRequest, simulate
+from warden.chain.tx import TxOutcome, TxRequest, execute, require_success, simulate
 
 ZERO32 = bytes(32)
 UNAUTHORIZED = "OwnableUnauthorizedAccount"
@@ -61,3 +63,20 @@ def assert_reverts(chain: Chain, signer: Signer, request: TxRequest, fragment: s
     with pytest.raises(ContractReverted) as caught:
         simulate(chain, signer, [request])
     assert fragment in caught.value.reason, caught.value.reason
+
+
+def send_batch(chain: Chain, signer: Signer, requests: list[TxRequest]) -> list[TxOutcome]:
+    """Independent writes sent together and waited for once; fails unless every one mined."""
+    return [require_success(o) for o in execute(chain, signer, requests, timeout=30)]
+
+
+def deploy_proxy_outcome(
+    chain: Chain, signer: Signer, implementation: Artifact, impl_address: str, init: bytes
+) -> TxOutcome:
+    """Like warden.chain.deploy.deploy_proxy, but keeps the receipt: the initializer's events are in it."""
+    request = creation(load_artifact("ERC1967Proxy"), impl_address, init)
+    request.abi = implementation.abi  # a failing initializer reverts with the implementation's errors
+    (outcome,) = execute(chain, signer, [request], timeout=30)
+    require_success(outcome)
+    assert outcome.contract_address is not None
+    return outcome

@@ -12,6 +12,7 @@ from tests.contracts.helpers import (
     UNAUTHORIZED,
     ZERO32,
     assert_reverts,
+    deploy_proxy_outcome,
     events,
     named,
     padded,
@@ -21,7 +22,7 @@ from tests.contracts.helpers import (
 )
 from tests.support.chain import deploy_app, send
 from tests.support.chain import test_artifact as load_test_artifact
-from warden.chain.abi import selector, signature
+from warden.chain.abi import DecodedLog, selector, signature
 from warden.chain.app import ZERO_ADDRESS, AppAuth, BootCheck
 from warden.chain.artifacts import load_artifact
 from warden.chain.connection import Chain, ContractReverted
@@ -47,10 +48,16 @@ def proxied_app(chain: Chain, signer: Signer, impl: str, init_sig: str, *args: A
     return AppAuth.open(chain, address)
 
 
-def creation_events(app: AppAuth) -> list[Any]:
-    """Events the app emitted in its own creation block (anvil mines one transaction per block)."""
-    head = app.chain.block_number()
-    return app.events(["DeviceAdded", "ComposeHashAdded", "PolicyChanged", "Initialized"], head, head)
+def proxied_app_events(
+    chain: Chain, signer: Signer, impl: str, init_sig: str, *args: Any
+) -> tuple[AppAuth, list[DecodedLog]]:
+    """The same, returning the events the initializer emitted as well."""
+    artifact = load_artifact("DstackApp")
+    init = artifact.abi.encode_call(init_sig, *args)
+    outcome = deploy_proxy_outcome(chain, signer, artifact, impl, init)
+    assert outcome.contract_address is not None
+    app = AppAuth.open(chain, outcome.contract_address)
+    return app, events(app, outcome)
 
 
 # Contracts are deployed once per module where a test only reads or simulates, and per test where it
@@ -127,27 +134,20 @@ def test_six_argument_initializer_sets_every_flag(
     assert app.allow_any_device() is False
     assert app.call("upgradesDisabled") is True
     assert app.info().require_tcb_up_to_date is require_tcb
+    outdated = BootCheck(app.address, COMPOSE, DEVICE, tcb_status="OutOfDate")
+    expected = (False, "TCB status is not up to date") if require_tcb else (True, "")
+    assert app.is_app_allowed(outdated) == expected
 
 
 def test_initial_device_and_compose_hash_are_added_with_events(
     chain: Chain, owner: Signer, factory: KmsDeployment
 ) -> None:
-    app = proxied_app(
-        chain,
-        owner,
-        factory.app_implementation,
-        INIT6,
-        owner.address,
-        False,
-        False,
-        False,
-        DEVICE,
-        COMPOSE,
+    app, logs = proxied_app_events(
+        chain, owner, factory.app_implementation, INIT6, owner.address, False, False, False, DEVICE, COMPOSE
     )
     assert app.is_device_allowed(DEVICE)
     assert app.is_compose_hash_allowed(COMPOSE)
     assert app.is_app_allowed(BootCheck(app.address, COMPOSE, DEVICE)) == (True, "")
-    logs = creation_events(app)
     assert [e.args for e in logs if e.event == "DeviceAdded"] == [{"deviceId": DEVICE}]
     assert [e.args for e in logs if e.event == "ComposeHashAdded"] == [{"composeHash": COMPOSE}]
     policies = {
@@ -161,13 +161,15 @@ def test_initial_device_and_compose_hash_are_added_with_events(
 def test_zero_initial_device_and_compose_hash_add_nothing(
     chain: Chain, owner: Signer, factory: KmsDeployment
 ) -> None:
-    app = proxied_app(
+    app, logs = proxied_app_events(
         chain, owner, factory.app_implementation, INIT5, owner.address, False, False, ZERO32, ZERO32
     )
     assert not app.is_device_allowed(ZERO32)
     assert not app.is_compose_hash_allowed(ZERO32)
     assert app.is_app_allowed(BootCheck(app.address, ZERO32, ZERO32)) == (False, "Compose hash not allowed")
-    assert [e.event for e in creation_events(app)] == ["Initialized"]
+    assert named(logs, "Initialized") == [{"version": 1}]  # the logs are there, but nothing was added
+    for event in ("DeviceAdded", "ComposeHashAdded", "PolicyChanged"):
+        assert named(logs, event) == []
 
 
 @pytest.mark.parametrize("init_sig", [INIT5, INIT6])

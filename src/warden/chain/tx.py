@@ -155,6 +155,7 @@ def wait_all(
     waiting = [o for o in outcomes if o.status == "pending"]
     waiting += [o for o in outcomes if o.status == "failed" and o.tx_hash and _node_has(chain, o.tx_hash)]
     total = len(waiting)
+    rounds = 0
     while waiting:
         try:
             receipts = chain.rpc.batch([("eth_getTransactionReceipt", [o.tx_hash]) for o in waiting])
@@ -171,7 +172,10 @@ def wait_all(
             on_progress(total - len(waiting), total)
         if not waiting or time.monotonic() >= deadline:
             break
-        time.sleep(poll)
+        # a fast chain (a devnet, an L2) often mines within tens of milliseconds: look again soon,
+        # then settle at `poll`
+        time.sleep(min(poll, 0.02 * 2**rounds))
+        rounds += 1
     for outcome in waiting:
         if outcome.status == "pending":
             outcome.error = f"no receipt after {timeout:g}s; check {outcome.tx_hash} later"
