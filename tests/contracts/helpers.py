@@ -8,10 +8,10 @@ import pytest
 from eth_utils import keccak
 
 from warden.chain.abi import DecodedLog
-from warden.chain.artifacts import Artifact, load_artifact
+from warden.chain.artifacts import Artifact
 from warden.chain.connection import Chain, ContractReverted
 from warden.chain.contract import Contract
-from warden.chain.deploy import creation
+from warden.chain.deploy import proxy_creation
 from warden.chain.signer import Signer
 from warden.chain.tx import TxOutcome, TxRequest, execute, require_success, simulate
 
@@ -74,9 +74,7 @@ def deploy_proxy_outcome(
     chain: Chain, signer: Signer, implementation: Artifact, impl_address: str, init: bytes
 ) -> TxOutcome:
     """Like warden.chain.deploy.deploy_proxy, but keeps the receipt: the initializer's events are in it."""
-    request = creation(load_artifact("ERC1967Proxy"), impl_address, init)
-    request.abi = implementation.abi  # a failing initializer reverts with the implementation's errors
-    (outcome,) = execute(chain, signer, [request], timeout=30)
+    (outcome,) = execute(chain, signer, [proxy_creation(implementation, impl_address, init)], timeout=30)
     require_success(outcome)
     assert outcome.contract_address is not None
     return outcome

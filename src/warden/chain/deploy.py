@@ -39,6 +39,14 @@ def deploy_implementations(
     return [deployed_address(o) for o in outcomes]
 
 
+def proxy_creation(implementation: Artifact, impl_address: str, init: bytes) -> TxRequest:
+    """An ERC1967Proxy whose constructor calls `init` on the implementation (so nobody can front-run it)."""
+    request = creation(load_artifact("ERC1967Proxy"), impl_address, init)
+    request.label = f"deploy {implementation.name} proxy"
+    request.abi = implementation.abi  # a failing initializer reverts with the implementation's errors
+    return request
+
+
 def deploy_proxy(
     chain: Chain,
     signer: Signer,
@@ -47,12 +55,7 @@ def deploy_proxy(
     init: bytes,
     timeout: float = 120.0,
 ) -> str:
-    """An ERC1967Proxy whose constructor calls `init` on the implementation (so nobody can front-run it)."""
-    proxy = load_artifact("ERC1967Proxy")
-    request = creation(proxy, impl_address, init)
-    request.label = f"deploy {implementation.name} proxy"
-    request.abi = implementation.abi  # a failing initializer reverts with the implementation's errors
-    (outcome,) = execute(chain, signer, [request], timeout=timeout)
+    (outcome,) = execute(chain, signer, [proxy_creation(implementation, impl_address, init)], timeout=timeout)
     return deployed_address(outcome)
 
 
