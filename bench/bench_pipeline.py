@@ -49,9 +49,7 @@ def run() -> BenchResult:
             (outcome,) = execute(chain, signer, [app.add_device(device(i, 2))], timeout=60)
             require_success(outcome)
         sequential = time.monotonic() - began
-        allowed = all(
-            app.call_many([("allowedDeviceIds", (device(i, b),)) for i in range(COUNT) for b in (1, 2)])
-        )
+        allowed = all(app.call_many([("allowedDeviceIds", (device(i, b),)) for i in range(COUNT) for b in (1, 2)]))
         assert allowed, "not every device ended up allowed"
         chain.close()
     finally:

@@ -147,17 +147,13 @@ def test_scanner_grows_its_window_while_the_node_answers(history: History) -> No
     assert progress[-1] == (total, total)
 
 
-def test_scanner_gives_up_when_even_the_smallest_window_is_refused(
-    history: History, capped_chain: Chain
-) -> None:
+def test_scanner_gives_up_when_even_the_smallest_window_is_refused(history: History, capped_chain: Chain) -> None:
     scanner = LogScanner(capped_chain, history.app.address, window=4 * CAP, min_window=2 * CAP)
     with pytest.raises(RpcError, match=f"query exceeds max block range {CAP}"):
         scanner.scan(history.created, history.head)
 
 
-def test_events_decode_device_ids_in_chain_order_through_a_capped_node(
-    history: History, capped_chain: Chain
-) -> None:
+def test_events_decode_device_ids_in_chain_order_through_a_capped_node(history: History, capped_chain: Chain) -> None:
     app = AppAuth(capped_chain, history.app.address)
 
     events = app.events(["DeviceAdded"], history.created, history.head)

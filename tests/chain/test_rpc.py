@@ -181,7 +181,6 @@ def test_connect_to_an_unreachable_rpc_fails_with_exit_code_1(dead_url: str) -> 
     with pytest.raises(RpcUnavailable) as caught:
         Chain.connect(dead_url, retries=0)
     assert caught.value.exit_code == 1
-    assert (
-        f"eth_chainId: RPC unavailable (cannot connect (ConnectError)) after 1 attempts; tried {dead_url}"
-        == str(caught.value)
+    assert f"eth_chainId: RPC unavailable (cannot connect (ConnectError)) after 1 attempts; tried {dead_url}" == str(
+        caught.value
     )

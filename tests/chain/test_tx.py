@@ -67,9 +67,7 @@ def app(chain: Chain, owner: Signer, kms: KmsRegistry) -> AppAuth:
 # -- pipelining ---------------------------------------------------------------------------------------
 
 
-def test_ten_writes_go_out_with_consecutive_nonces_and_mine_in_one_block(
-    manual: ManualNode, owner: Signer
-) -> None:
+def test_ten_writes_go_out_with_consecutive_nonces_and_mine_in_one_block(manual: ManualNode, owner: Signer) -> None:
     chain, app = manual.chain, manual.app
     first = chain.nonce(owner.address)
     requests = [app.add_device(device(i)) for i in range(10)]
@@ -94,9 +92,7 @@ def test_ten_writes_go_out_with_consecutive_nonces_and_mine_in_one_block(
     assert chain.nonce(owner.address, "latest") == first + 10
 
 
-def test_wait_all_deadline_leaves_transactions_pending_with_their_hash(
-    manual: ManualNode, owner: Signer
-) -> None:
+def test_wait_all_deadline_leaves_transactions_pending_with_their_hash(manual: ManualNode, owner: Signer) -> None:
     outcomes = execute(manual.chain, owner, [manual.app.add_device(device(1))], wait=False)
     seen: list[tuple[int, int]] = []
 

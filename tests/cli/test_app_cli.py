@@ -49,8 +49,7 @@ def test_deploy_then_info_prints_design_json(anvil: Anvil, chain: Chain, owner: 
     assert info.exit_code == 0, info.stderr
     data = info.json()
     assert {
-        k: data[k]
-        for k in ("app", "chain_id", "owner", "allow_any_device", "require_tcb_up_to_date", "version")
+        k: data[k] for k in ("app", "chain_id", "owner", "allow_any_device", "require_tcb_up_to_date", "version")
     } == {
         "app": deployed["app"],
         "chain_id": 31337,
@@ -110,15 +109,10 @@ def test_two_step_ownership_handover(anvil: Anvil, stranger: Signer) -> None:
 
     step2 = warden("app", "accept-owner", address, "--json", env=env_for(anvil, STRANGER_KEY))
     assert step2.exit_code == 0, step2.stderr
-    assert (
-        warden("app", "info", address, "--json", env={"ETH_RPC_URL": anvil.url}).json()["owner"]
-        == stranger.address
-    )
+    assert warden("app", "info", address, "--json", env={"ETH_RPC_URL": anvil.url}).json()["owner"] == stranger.address
 
 
-def test_accept_by_someone_else_is_refused(
-    anvil: Anvil, chain: Chain, stranger: Signer, third: Signer
-) -> None:
+def test_accept_by_someone_else_is_refused(anvil: Anvil, chain: Chain, stranger: Signer, third: Signer) -> None:
     address = deploy_app_cli(anvil, deploy_kms_cli(anvil))
     assert warden("app", "transfer-owner", address, stranger.address, env=env_for(anvil)).exit_code == 0
     nonce = chain.nonce(third.address)
@@ -143,9 +137,7 @@ def test_non_owner_signer_sends_nothing(anvil: Anvil, chain: Chain, owner: Signe
 
 def test_private_key_flag_warns_and_never_echoes_the_key(anvil: Anvil) -> None:
     kms = deploy_kms_cli(anvil)
-    run = warden(
-        "app", "deploy", "--kms", kms, "--private-key", THIRD_KEY, "--json", env={"ETH_RPC_URL": anvil.url}
-    )
+    run = warden("app", "deploy", "--kms", kms, "--private-key", THIRD_KEY, "--json", env={"ETH_RPC_URL": anvil.url})
     assert run.exit_code == 0, run.stderr
     assert "warning: a private key on the command line" in run.stderr
     assert THIRD_KEY[2:] not in run.stdout + run.stderr
@@ -159,18 +151,14 @@ def test_malformed_inputs_exit_2_before_any_network_call(anvil: Anvil, chain: Ch
     assert_clean_error(warden("app", "info", "0x" + "zz" * 20, env=env), 2, "not hex")
     bad_checksum = "0xF39fd6e51aad88F6F4ce6aB8827279cffFb92266"
     assert_clean_error(warden("app", "info", bad_checksum, env=env), 2, "checksum mismatch")
-    assert_clean_error(
-        warden("app", "deploy", "--kms", kms, "--device", "0x1234", env=env), 2, "invalid device id"
-    )
+    assert_clean_error(warden("app", "deploy", "--kms", kms, "--device", "0x1234", env=env), 2, "invalid device id")
     assert_clean_error(
         warden("app", "deploy", "--kms", kms, "--device", DEVICE_A, "--device", DEVICE_A, env=env),
         2,
         "given twice",
     )
     assert_clean_error(warden("app", "deploy", "--kms", "0xnothex", env=env), 2, "invalid KMS address")
-    assert_clean_error(
-        warden("app", "info", "0x" + "11" * 20, env={"ETH_RPC_URL": "ftp://x"}), 2, "invalid RPC URL"
-    )
+    assert_clean_error(warden("app", "info", "0x" + "11" * 20, env={"ETH_RPC_URL": "ftp://x"}), 2, "invalid RPC URL")
     assert chain.nonce(owner.address) == nonce  # nothing was sent by any of them
 
 

@@ -100,9 +100,7 @@ def next_impl(chain: Chain, owner: Signer) -> str:
 def test_five_argument_initializer_leaves_tcb_check_off(
     chain: Chain, owner: Signer, third: Signer, factory: KmsDeployment
 ) -> None:
-    app = proxied_app(
-        chain, owner, factory.app_implementation, INIT5, third.address, False, True, DEVICE, COMPOSE
-    )
+    app = proxied_app(chain, owner, factory.app_implementation, INIT5, third.address, False, True, DEVICE, COMPOSE)
     assert app.owner() == third.address
     assert app.call("requireTcbUpToDate") is False
     assert app.allow_any_device() is True
@@ -151,16 +149,12 @@ def test_initial_device_and_compose_hash_are_added_with_events(
     assert [e.args for e in logs if e.event == "DeviceAdded"] == [{"deviceId": DEVICE}]
     assert [e.args for e in logs if e.event == "ComposeHashAdded"] == [{"composeHash": COMPOSE}]
     policies = {
-        (bytes(e.args["policy"]), bytes(e.args["value"]), e.args["enabled"])
-        for e in logs
-        if e.event == "PolicyChanged"
+        (bytes(e.args["policy"]), bytes(e.args["value"]), e.args["enabled"]) for e in logs if e.event == "PolicyChanged"
     }
     assert policies == {(policy_id("device"), DEVICE, True), (policy_id("compose-hash"), COMPOSE, True)}
 
 
-def test_zero_initial_device_and_compose_hash_add_nothing(
-    chain: Chain, owner: Signer, factory: KmsDeployment
-) -> None:
+def test_zero_initial_device_and_compose_hash_add_nothing(chain: Chain, owner: Signer, factory: KmsDeployment) -> None:
     app, logs = proxied_app_events(
         chain, owner, factory.app_implementation, INIT5, owner.address, False, False, ZERO32, ZERO32
     )
@@ -190,9 +184,7 @@ def test_initialized_proxy_cannot_be_initialized_again(
         assert_reverts(chain, signer, request, "InvalidInitialization")
 
 
-def test_implementation_itself_cannot_be_initialized(
-    chain: Chain, stranger: Signer, factory: KmsDeployment
-) -> None:
+def test_implementation_itself_cannot_be_initialized(chain: Chain, stranger: Signer, factory: KmsDeployment) -> None:
     impl = Contract(chain, factory.app_implementation, load_artifact("DstackApp").abi)
     request = impl.request(INIT6, stranger.address, False, False, True, DEVICE, COMPOSE)
     assert_reverts(chain, stranger, request, "InvalidInitialization")
@@ -373,9 +365,7 @@ def test_allow_any_device_admits_unknown_devices(chain: Chain, owner: Signer, st
         False,
         "Compose hash not allowed",
     )
-    assert strict_app.is_app_allowed(
-        BootCheck(strict_app.address, COMPOSE, OTHER_DEVICE, tcb_status="X")
-    ) == (
+    assert strict_app.is_app_allowed(BootCheck(strict_app.address, COMPOSE, OTHER_DEVICE, tcb_status="X")) == (
         False,
         "TCB status is not up to date",
     )
@@ -479,9 +469,7 @@ def test_app_deployed_with_upgrades_disabled_cannot_be_upgraded(
 ) -> None:
     app = deploy_app(chain, owner, kms, disable_upgrades=True)
     assert app.call("upgradesDisabled") is True
-    assert_reverts(
-        chain, owner, app.request("upgradeToAndCall", next_impl, b""), "Upgrades are permanently disabled"
-    )
+    assert_reverts(chain, owner, app.request("upgradeToAndCall", next_impl, b""), "Upgrades are permanently disabled")
     assert app.call("version") == 2
 
 
@@ -492,18 +480,14 @@ def test_two_step_ownership_transfer(
     chain: Chain, owner: Signer, stranger: Signer, third: Signer, app: AppAuth
 ) -> None:
     started = events(app, send(chain, owner, app.transfer_ownership(third.address)))
-    assert named(started, "OwnershipTransferStarted") == [
-        {"previousOwner": owner.address, "newOwner": third.address}
-    ]
+    assert named(started, "OwnershipTransferStarted") == [{"previousOwner": owner.address, "newOwner": third.address}]
     assert app.owner() == owner.address
     assert app.pending_owner() == third.address
 
     assert_reverts(chain, stranger, app.accept_ownership(), UNAUTHORIZED)
 
     accepted = events(app, send(chain, third, app.accept_ownership()))
-    assert named(accepted, "OwnershipTransferred") == [
-        {"previousOwner": owner.address, "newOwner": third.address}
-    ]
+    assert named(accepted, "OwnershipTransferred") == [{"previousOwner": owner.address, "newOwner": third.address}]
     assert app.owner() == third.address
     assert app.pending_owner() is None
 

@@ -190,9 +190,7 @@ def test_set_kms_info(chain: Chain, owner: Signer, kms: KmsRegistry) -> None:
     assert policy_changes(logs) == [(owner.address, policy_id("kms-info"), bytes(keccak(K256)), True)]
 
 
-def test_set_kms_quote_and_eventlog_change_only_their_field(
-    chain: Chain, owner: Signer, kms: KmsRegistry
-) -> None:
+def test_set_kms_quote_and_eventlog_change_only_their_field(chain: Chain, owner: Signer, kms: KmsRegistry) -> None:
     send(chain, owner, kms.request("setKmsInfo", KMS_INFO))
     send(chain, owner, kms.request("setKmsQuote", b"fresh quote"))
     assert kms.call("kmsInfo") == (K256, b"ca public key", b"fresh quote", b"[{}]")
@@ -206,9 +204,7 @@ def test_set_gateway_app_id(chain: Chain, owner: Signer, kms: KmsRegistry) -> No
     assert kms.call("gatewayAppId") == "gateway-app"
     assert kms.info().gateway_app_id == "gateway-app"
     assert named(logs, "GatewayAppIdSet") == [{"gatewayAppId": "gateway-app"}]
-    assert policy_changes(logs) == [
-        (owner.address, policy_id("gateway-app-id"), bytes(keccak(b"gateway-app")), True)
-    ]
+    assert policy_changes(logs) == [(owner.address, policy_id("gateway-app-id"), bytes(keccak(b"gateway-app")), True)]
 
 
 def test_set_app_implementation(chain: Chain, owner: Signer, kms: KmsRegistry) -> None:
@@ -275,9 +271,7 @@ ALLOW_LISTS = [
 
 
 @pytest.mark.parametrize("lst", ALLOW_LISTS, ids=[lst.getter for lst in ALLOW_LISTS])
-def test_add_and_remove_allow_list_entries(
-    chain: Chain, owner: Signer, kms: KmsRegistry, lst: AllowList
-) -> None:
+def test_add_and_remove_allow_list_entries(chain: Chain, owner: Signer, kms: KmsRegistry, lst: AllowList) -> None:
     assert kms.call(lst.getter, lst.value) is False
     added_outcome = send(chain, owner, kms.request(lst.add, lst.value))
     added = events(kms, added_outcome)
@@ -313,9 +307,7 @@ def test_anyone_can_register_an_app(chain: Chain, stranger: Signer, third: Signe
     assert kms.is_app_registered(third.address) is True
     logs = events(kms, outcome)
     assert named(logs, "AppRegistered") == [{"appId": third.address}]
-    assert policy_changes(logs) == [
-        (stranger.address, policy_id("registered-app"), padded(third.address), True)
-    ]
+    assert policy_changes(logs) == [(stranger.address, policy_id("registered-app"), padded(third.address), True)]
     topic = "0x" + bytes(keccak(text="AppRegistered(address)")).hex()
     (raw,) = [log for log in receipt_logs(outcome) if log["topics"][0] == topic]
     assert raw["topics"] == [topic]  # appId is not indexed
@@ -325,9 +317,7 @@ def test_register_app_refuses_zero(chain: Chain, stranger: Signer, shared_kms: K
     assert_reverts(chain, stranger, shared_kms.request("registerApp", ZERO_ADDRESS), "Invalid app ID")
 
 
-@pytest.mark.parametrize(
-    ("disable_upgrades", "require_tcb", "allow_any"), [(True, True, False), (False, False, True)]
-)
+@pytest.mark.parametrize(("disable_upgrades", "require_tcb", "allow_any"), [(True, True, False), (False, False, True)])
 def test_factory_deploys_initialises_and_registers_an_app(
     chain: Chain,
     stranger: Signer,
@@ -375,9 +365,7 @@ def test_five_argument_factory_leaves_tcb_check_off(
     outcome = send(chain, owner, kms.request(FACTORY5, third.address, False, allow_any, DEVICE, COMPOSE))
     assert outcome.receipt is not None
     app = AppAuth.open(chain, kms.app_from_receipt(outcome.receipt))
-    assert named(events(kms, outcome), "AppDeployedViaFactory") == [
-        {"appId": app.address, "deployer": owner.address}
-    ]
+    assert named(events(kms, outcome), "AppDeployedViaFactory") == [{"appId": app.address, "deployer": owner.address}]
     assert kms.is_app_registered(app.address)
     assert app.owner() == third.address
     assert app.call("requireTcbUpToDate") is False
@@ -387,9 +375,7 @@ def test_five_argument_factory_leaves_tcb_check_off(
 
 
 @pytest.mark.parametrize("factory", ["six", "five"])
-def test_factory_refuses_zero_owner(
-    chain: Chain, owner: Signer, shared_kms: KmsRegistry, factory: str
-) -> None:
+def test_factory_refuses_zero_owner(chain: Chain, owner: Signer, shared_kms: KmsRegistry, factory: str) -> None:
     if factory == "six":
         request = shared_kms.deploy_app(ZERO_ADDRESS, device_id=DEVICE)
     else:
@@ -416,9 +402,7 @@ def policies(chain: Chain, owner: Signer, third: Signer, shared_deployment: KmsD
     send(chain, owner, kms.request("addKmsDevice", DEVICE))
     send(chain, owner, kms.request("registerApp", third.address))  # an EOA
     app = deploy_app(chain, owner, kms, device_id=DEVICE, compose_hash=COMPOSE)
-    tcb_app = deploy_app(
-        chain, owner, kms, device_id=DEVICE, compose_hash=COMPOSE, require_tcb_up_to_date=True
-    )
+    tcb_app = deploy_app(chain, owner, kms, device_id=DEVICE, compose_hash=COMPOSE, require_tcb_up_to_date=True)
     # a working DstackApp that was never registered with this KMS
     artifact = load_artifact("DstackApp")
     init = artifact.abi.encode_call(APP_INIT6, owner.address, False, False, True, DEVICE, COMPOSE)
@@ -528,9 +512,7 @@ def test_owner_upgrade_keeps_state(
     assert next_view.call("nextVersion") == 2
     assert kms.implementation() == next_impl != kms_deployment.kms_implementation
     assert named(logs, "Upgraded") == [{"implementation": next_impl}]
-    assert policy_changes(logs) == [
-        (owner.address, policy_id("implementation-upgrade"), padded(next_impl), True)
-    ]
+    assert policy_changes(logs) == [(owner.address, policy_id("implementation-upgrade"), padded(next_impl), True)]
     assert kms.owner() == owner.address
     assert kms.call("pendingOwner") == third.address
     assert kms.call("kmsInfo") == tuple(KMS_INFO.values())
@@ -552,9 +534,7 @@ def test_two_step_ownership_transfer(
     assert_reverts(chain, stranger, kms.request("acceptOwnership"), UNAUTHORIZED)
 
     logs = events(kms, send(chain, third, kms.request("acceptOwnership")))
-    assert named(logs, "OwnershipTransferred") == [
-        {"previousOwner": owner.address, "newOwner": third.address}
-    ]
+    assert named(logs, "OwnershipTransferred") == [{"previousOwner": owner.address, "newOwner": third.address}]
     assert kms.owner() == third.address
     assert kms.call("pendingOwner") == ZERO_ADDRESS
     assert_reverts(chain, owner, kms.add_os_image(OS_IMAGE), UNAUTHORIZED)

@@ -17,6 +17,8 @@ from warden.chain.signer import Signer
 from warden.chain.tx import TxOutcome, TxRequest, send_all, wait_all
 from warden.errors import BadInput
 
+BATCH_SIZE = 500  # calls per JSON-RPC batch: large enough to be fast, small enough for public nodes
+
 ItemStatus = Literal["added", "removed", "already-allowed", "not-allowed", "pending", "failed"]
 
 
@@ -52,13 +54,62 @@ def reject_duplicates(ids: Sequence[bytes], what: str) -> None:
         seen.add(item)
 
 
-def membership(spec: AllowlistSpec, ids: Sequence[bytes]) -> list[bool]:
-    """Whether each id is currently in the set, in one batch request."""
-    answers = spec.contract.call_many([(spec.getter, (i,)) for i in ids])
-    for answer in answers:
-        if isinstance(answer, Exception):
-            raise answer
-    return [bool(a) for a in answers]
+def membership(spec: AllowlistSpec, ids: Sequence[bytes], block: int | str = "latest") -> list[bool]:
+    """Whether each id is currently in the set, in batch requests of BATCH_SIZE calls."""
+    found: list[bool] = []
+    for start in range(0, len(ids), BATCH_SIZE):
+        chunk = ids[start : start + BATCH_SIZE]
+        for answer in spec.contract.call_many([(spec.getter, (i,)) for i in chunk], block=block):
+            if isinstance(answer, Exception):
+                raise answer
+            found.append(bool(answer))
+    return found
+
+
+@dataclass
+class Plan:
+    """Every item with its current status; `todo` are the ones a transaction must change."""
+
+    results: list[ItemResult]
+    todo: list[ItemResult]
+    add: bool
+
+    def requests(self, spec: AllowlistSpec) -> list[TxRequest]:
+        return [(spec.add if self.add else spec.remove)(r.id) for r in self.todo]
+
+
+def plan(spec: AllowlistSpec, ids: Sequence[bytes], *, add: bool) -> Plan:
+    """Read the current membership; items already in the wanted state are reported, not sent."""
+    current = membership(spec, ids)
+    results = [ItemResult(i, "already-allowed" if add else "not-allowed") for i in ids]
+    todo = [r for r, present in zip(results, current, strict=True) if present != add]
+    for item in todo:
+        item.status = "pending"
+    return Plan(results, todo, add)
+
+
+def apply(
+    chain: Chain,
+    signer: Signer,
+    spec: AllowlistSpec,
+    planned: Plan,
+    *,
+    wait: bool,
+    timeout: float = 60.0,
+    on_progress: Callable[[int, int], None] | None = None,
+) -> list[ItemResult]:
+    """Send the plan's transactions with consecutive nonces; with `wait`, re-read the chain for each item."""
+    if not planned.todo:
+        return planned.results
+    outcomes = send_all(chain, signer, planned.requests(spec))
+    if wait:
+        wait_all(chain, outcomes, timeout=timeout, on_progress=on_progress)
+        after = membership(spec, [r.id for r in planned.todo])
+    else:
+        after = [not planned.add] * len(planned.todo)  # not re-read: report what was sent
+    for result, outcome, present in zip(planned.todo, outcomes, after, strict=True):
+        _settle(result, outcome, present == planned.add, planned.add)
+    return planned.results
 
 
 def change(
@@ -73,20 +124,7 @@ def change(
     on_progress: Callable[[int, int], None] | None = None,
 ) -> list[ItemResult]:
     """Add (or remove) every id; no-ops are reported, not sent; one failure does not hide the others."""
-    current = membership(spec, ids)
-    results = [ItemResult(i, "already-allowed" if add else "not-allowed") for i in ids]
-    todo = [r for r, present in zip(results, current, strict=True) if present != add]
-    if not todo:
-        return results
-    outcomes = send_all(chain, signer, [(spec.add if add else spec.remove)(r.id) for r in todo])
-    if wait:
-        wait_all(chain, outcomes, timeout=timeout, on_progress=on_progress)
-        after = membership(spec, [r.id for r in todo])
-    else:
-        after = [not add] * len(todo)  # not re-read: report what was sent
-    for result, outcome, present in zip(todo, outcomes, after, strict=True):
-        _settle(result, outcome, present == add, add)
-    return results
+    return apply(chain, signer, spec, plan(spec, ids, add=add), wait=wait, timeout=timeout, on_progress=on_progress)
 
 
 def _settle(result: ItemResult, outcome: TxOutcome, applied: bool, add: bool) -> None:

@@ -82,9 +82,7 @@ class AppAuth(Contract):
         if not chain.get_code(address):
             raise BadInput(f"no contract at {address} on chain {chain_name(chain.chain_id)}")
         app = cls(chain, address)
-        if not (
-            app.supports_interface(IAPP_AUTH_ID) and app.supports_interface(IAPP_AUTH_BASIC_MANAGEMENT_ID)
-        ):
+        if not (app.supports_interface(IAPP_AUTH_ID) and app.supports_interface(IAPP_AUTH_BASIC_MANAGEMENT_ID)):
             raise BadInput(
                 f"{address} is not a DstackApp: it does not report the IAppAuth (0x1e079198) and "
                 "IAppAuthBasicManagement (0x8fd37527) interfaces"
@@ -148,17 +146,13 @@ class AppAuth(Contract):
         return self.request("addComposeHash", compose_hash, label=f"addComposeHash 0x{compose_hash.hex()}")
 
     def remove_compose_hash(self, compose_hash: bytes) -> TxRequest:
-        return self.request(
-            "removeComposeHash", compose_hash, label=f"removeComposeHash 0x{compose_hash.hex()}"
-        )
+        return self.request("removeComposeHash", compose_hash, label=f"removeComposeHash 0x{compose_hash.hex()}")
 
     def set_allow_any_device(self, enabled: bool) -> TxRequest:
         return self.request("setAllowAnyDevice", enabled, label=f"setAllowAnyDevice {str(enabled).lower()}")
 
     def set_require_tcb_up_to_date(self, enabled: bool) -> TxRequest:
-        return self.request(
-            "setRequireTcbUpToDate", enabled, label=f"setRequireTcbUpToDate {str(enabled).lower()}"
-        )
+        return self.request("setRequireTcbUpToDate", enabled, label=f"setRequireTcbUpToDate {str(enabled).lower()}")
 
     def disable_upgrades(self) -> TxRequest:
         return self.request("disableUpgrades")

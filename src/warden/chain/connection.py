@@ -154,9 +154,7 @@ class Chain:
             tip = 1_000_000_000
         return FeeParams(max_fee_per_gas=2 * base + tip, max_priority_fee_per_gas=tip)
 
-    def get_logs(
-        self, address: str, from_block: int, to_block: int, topics: list[Any] | None = None
-    ) -> list[Any]:
+    def get_logs(self, address: str, from_block: int, to_block: int, topics: list[Any] | None = None) -> list[Any]:
         query: dict[str, Any] = {"address": address, "fromBlock": hex(from_block), "toBlock": hex(to_block)}
         if topics:
             query["topics"] = topics

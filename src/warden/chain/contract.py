@@ -25,9 +25,7 @@ class Contract:
 
     def call(self, fn: str, *args: Any, block: int | str = "latest") -> Any:
         data = self.abi.encode_call(fn, *args)
-        return self.abi.decode_output(
-            fn, self.chain.call(self.address, data, block=block, abi=self.abi), len(args)
-        )
+        return self.abi.decode_output(fn, self.chain.call(self.address, data, block=block, abi=self.abi), len(args))
 
     def call_many(self, calls: Sequence[tuple[str, Sequence[Any]]], block: int | str = "latest") -> list[Any]:
         """Several view calls in one JSON-RPC batch; a reverted call yields its ContractReverted."""

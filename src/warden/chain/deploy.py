@@ -59,14 +59,10 @@ def deploy_proxy(
     return deployed_address(outcome)
 
 
-def deploy_kms(
-    chain: Chain, signer: Signer, owner: str | None = None, timeout: float = 120.0
-) -> KmsDeployment:
+def deploy_kms(chain: Chain, signer: Signer, owner: str | None = None, timeout: float = 120.0) -> KmsDeployment:
     """DstackApp implementation + DstackKms implementation, then the DstackKms proxy pointing at both."""
     app_artifact, kms_artifact = load_artifact("DstackApp"), load_artifact("DstackKms")
     app_impl, kms_impl = deploy_implementations(chain, signer, [app_artifact, kms_artifact], timeout)
     init = kms_artifact.abi.encode_call("initialize", owner or signer.address, app_impl)
     kms = deploy_proxy(chain, signer, kms_artifact, kms_impl, init, timeout)
-    return KmsDeployment(
-        kms=kms, kms_implementation=kms_impl, app_implementation=app_impl, chain_id=chain.chain_id
-    )
+    return KmsDeployment(kms=kms, kms_implementation=kms_impl, app_implementation=app_impl, chain_id=chain.chain_id)

@@ -22,9 +22,7 @@ def parse_hex(text: str, what: str, length: int | None = None) -> bytes:
         raise BadInput(f"invalid {what} {text!r}: odd number of hex digits")
     value = bytes.fromhex(digits)
     if length is not None and len(value) != length:
-        raise BadInput(
-            f"invalid {what} {text!r}: expected {length} bytes ({2 * length} hex digits), got {len(value)}"
-        )
+        raise BadInput(f"invalid {what} {text!r}: expected {length} bytes ({2 * length} hex digits), got {len(value)}")
     return value
 
 

@@ -9,8 +9,9 @@ from warden.chain.app import IAPP_AUTH_ID, ZERO_ADDRESS, BootCheck
 from warden.chain.artifacts import load_artifact
 from warden.chain.connection import Chain, chain_name
 from warden.chain.contract import Contract
-from warden.chain.events import find_creation_block
+from warden.chain.history import read_history
 from warden.chain.inputs import hex0x, parse_address
+from warden.chain.logcache import LogCache
 from warden.chain.tx import TxRequest
 from warden.errors import BadInput, OperationFailed
 
@@ -98,15 +99,14 @@ class KmsRegistry(Contract):
         allowed, reason = self.call("isKmsAllowed", boot.as_abi())
         return bool(allowed), str(reason)
 
-    def os_images(self) -> list[OsImage]:
+    def os_images(self, cache: LogCache | None = None) -> list[OsImage]:
         """Every OS image hash ever added, from the contract's events, confirmed by allowedOsImages."""
-        head = self.chain.block_number()
-        start = find_creation_block(self.chain, self.address, head)
+        history = read_history(self, ["OsImageHashAdded", "OsImageHashRemoved"], cache=cache)
         latest: dict[bytes, tuple[int, str]] = {}
-        for event in self.events(["OsImageHashAdded", "OsImageHashRemoved"], start, head):
+        for event in history.events:
             latest[bytes(event.args["osImageHash"])] = (event.block_number, event.tx_hash)
         hashes = list(latest)
-        allowed = self.call_many([("allowedOsImages", (h,)) for h in hashes], block=head)
+        allowed = self.call_many([("allowedOsImages", (h,)) for h in hashes], block=history.head)
         images = []
         for h, ok in zip(hashes, allowed, strict=True):
             if isinstance(ok, Exception):
@@ -119,9 +119,7 @@ class KmsRegistry(Contract):
         return self.request("addOsImageHash", os_image_hash, label=f"addOsImageHash 0x{os_image_hash.hex()}")
 
     def remove_os_image(self, os_image_hash: bytes) -> TxRequest:
-        return self.request(
-            "removeOsImageHash", os_image_hash, label=f"removeOsImageHash 0x{os_image_hash.hex()}"
-        )
+        return self.request("removeOsImageHash", os_image_hash, label=f"removeOsImageHash 0x{os_image_hash.hex()}")
 
     def deploy_app(
         self,
@@ -150,6 +148,4 @@ class KmsRegistry(Contract):
             decoded = self.abi.decode_log(log)
             if decoded and decoded.event == "AppDeployedViaFactory" and decoded.address == self.address:
                 return str(decoded.args["appId"])
-        raise OperationFailed(
-            f"transaction {receipt.get('transactionHash')} has no AppDeployedViaFactory event"
-        )
+        raise OperationFailed(f"transaction {receipt.get('transactionHash')} has no AppDeployedViaFactory event")

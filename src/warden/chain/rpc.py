@@ -122,8 +122,7 @@ class RpcClient:
             return []
         first = next(self._ids)
         requests = [
-            {"jsonrpc": "2.0", "id": first + i, "method": m, "params": list(p)}
-            for i, (m, p) in enumerate(calls)
+            {"jsonrpc": "2.0", "id": first + i, "method": m, "params": list(p)} for i, (m, p) in enumerate(calls)
         ]
         # keep ids unique for later calls
         for _ in range(len(calls) - 1):
@@ -181,9 +180,7 @@ class RpcClient:
                     self.stats.failovers += 1
                 self._sleep(min(self.max_backoff, self.backoff * 2**attempt))
         tried = ", ".join(redact_url(u) for u in self.urls)
-        raise RpcUnavailable(
-            f"{label}: RPC unavailable ({last_problem}) after {attempts} attempts; tried {tried}"
-        )
+        raise RpcUnavailable(f"{label}: RPC unavailable ({last_problem}) after {attempts} attempts; tried {tried}")
 
 
 def _is_json(response: httpx.Response) -> bool:

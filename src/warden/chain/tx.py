@@ -53,10 +53,20 @@ class NotOwner(BadInput):
     """The signer cannot make this change: nothing was sent."""
 
 
-def check_owner(owner: str, signer: Signer, subject: str) -> None:
-    """Refuse before simulating when the signer is not the contract owner (a Safe needs a batch file)."""
-    if owner.lower() != signer.address.lower():
-        raise NotOwner(f"signer {signer.address} is not the owner {owner} of {subject}; nothing was sent")
+def check_owner(owner: str, signer: Signer, subject: str, chain: Chain | None = None) -> None:
+    """Refuse before simulating when the signer is not the contract owner.
+
+    When the owner is itself a contract (a Safe, a timelock), say so: it needs a batch file or calldata.
+    """
+    if owner.lower() == signer.address.lower():
+        return
+    if chain is not None and chain.get_code(owner):
+        raise NotOwner(
+            f"{subject} is owned by the contract {owner} (a Safe or another multisig?), not by signer "
+            f"{signer.address}: write the changes as a Safe batch (--safe-batch FILE) or print their "
+            "calldata (--calldata); nothing was sent"
+        )
+    raise NotOwner(f"signer {signer.address} is not the owner {owner} of {subject}; nothing was sent")
 
 
 def simulate(chain: Chain, signer: Signer, requests: Sequence[TxRequest]) -> list[int]:
@@ -76,9 +86,7 @@ def simulate(chain: Chain, signer: Signer, requests: Sequence[TxRequest]) -> lis
         if isinstance(answer, RpcError):
             failure = as_revert(answer, req.abi)
             if isinstance(failure, ContractReverted):
-                raise ContractReverted(
-                    f"{req.label} would revert: {failure.reason}; nothing was sent", failure.data
-                )
+                raise ContractReverted(f"{req.label} would revert: {failure.reason}; nothing was sent", failure.data)
             raise failure
         if isinstance(answer, Exception):
             raise answer

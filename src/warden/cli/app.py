@@ -42,9 +42,7 @@ def deploy(
     kms: KmsOption = None,
     owner: Annotated[
         str | None,
-        typer.Option(
-            "--owner", metavar="ADDR", help="Owner of the app (default: the signer); may be a Safe."
-        ),
+        typer.Option("--owner", metavar="ADDR", help="Owner of the app (default: the signer); may be a Safe."),
     ] = None,
     device: Annotated[
         list[str] | None,
@@ -112,9 +110,7 @@ def deploy(
     app_address = registry.app_from_receipt(receipt)
     if extra:
         deployed = AppAuth(chain, app_address)
-        requests = [deployed.add_device(d) for d in devices[1:]] + [
-            deployed.add_compose_hash(h) for h in hashes[1:]
-        ]
+        requests = [deployed.add_device(d) for d in devices[1:]] + [deployed.add_compose_hash(h) for h in hashes[1:]]
         for follow_up in execute(chain, signer, requests, timeout=timeout):
             require_success(follow_up)
     data = {
@@ -153,11 +149,7 @@ def info(
 
     def human() -> None:
         for key, value in details.as_json().items():
-            shown = (
-                {True: "yes", False: "no", None: "-"}.get(value, value)
-                if isinstance(value, bool | None)
-                else value
-            )
+            shown = {True: "yes", False: "no", None: "-"}.get(value, value) if isinstance(value, bool | None) else value
             stdout.print(f"{key:<24} {shown}")
 
     emit(json_out, details.as_json(), human)
@@ -166,9 +158,7 @@ def info(
 @app.command("transfer-owner")
 def transfer_owner(
     app_address: AppArgument,
-    new_owner: Annotated[
-        str, typer.Argument(metavar="NEW_OWNER", help="Address that must then run `accept-owner`.")
-    ],
+    new_owner: Annotated[str, typer.Argument(metavar="NEW_OWNER", help="Address that must then run `accept-owner`.")],
     rpc_url: RpcUrlOption = None,
     chain_id: ChainIdOption = None,
     private_key: PrivateKeyOption = None,
@@ -215,9 +205,7 @@ def accept_owner(
     if pending is None:
         raise BadInput(f"app {contract.address} has no pending owner: run `warden app transfer-owner` first")
     if pending.lower() != signer.address.lower():
-        raise NotOwner(
-            f"signer {signer.address} is not the pending owner {pending} of app {contract.address}"
-        )
+        raise NotOwner(f"signer {signer.address} is not the pending owner {pending} of app {contract.address}")
     previous = contract.owner()
     (outcome,) = execute(contract.chain, signer, [contract.accept_ownership()], timeout=timeout)
     require_success(outcome)

@@ -6,18 +6,26 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from typer.core import TyperGroup
 
-from warden.chain.connection import Chain
+from warden.chain.connection import KNOWN_CHAINS, Chain
+from warden.chain.inputs import HEX_DIGITS, parse_address
+from warden.chain.logcache import LogCache
 from warden.chain.signer import Signer, load_signer, signer_from_key
 from warden.devnet.anvil import DEV_PRIVATE_KEY
-from warden.devnet.state import load_state
+from warden.devnet.state import load_state, warden_home
 from warden.errors import BadInput, WardenError
+from warden.fleet.inventory import Inventory, load_nodes_file
+
+PUBLIC_CHAINS = ("base", "base-sepolia", "ethereum")
 
 
 def _console(to_stderr: bool) -> Console:
@@ -38,6 +46,24 @@ RpcUrlOption = Annotated[
         envvar="ETH_RPC_URL",
         show_envvar=True,
         help="JSON-RPC endpoint; several comma-separated URLs fail over in order.",
+    ),
+]
+ChainOption = Annotated[
+    str | None,
+    typer.Option(
+        "--chain",
+        metavar="NAME",
+        help="base, base-sepolia or ethereum: use that chain's public RPC when no --rpc-url is given.",
+    ),
+]
+NodesFileOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--nodes-file",
+        metavar="FILE",
+        envvar="WARDEN_NODES_FILE",
+        show_envvar=True,
+        help="Node inventory: JSON/TOML list of {name, device_id, …} or `phala nodes ls --json` output.",
     ),
 ]
 ChainIdOption = Annotated[
@@ -63,12 +89,10 @@ KeystoreOption = Annotated[
 ]
 TimeoutOption = Annotated[
     float,
-    typer.Option(
-        "--timeout", metavar="SECONDS", help="Seconds to wait for receipts before reporting them pending."
-    ),
+    typer.Option("--timeout", metavar="SECONDS", help="Seconds to wait for receipts before reporting them pending."),
 ]
 WaitOption = Annotated[
-    bool, typer.Option("--wait/--no-wait", help="Wait for receipts and re-read the chain (default: wait).")
+    bool, typer.Option("--wait", help="Wait for the receipts and re-read the chain (default: print the tx hashes).")
 ]
 
 
@@ -120,17 +144,66 @@ def emit(json_mode: bool, data: dict[str, Any], human: Callable[[], None]) -> No
         human()
 
 
-def connect(rpc_url: str | None, chain_id: int | None = None) -> Chain:
-    """The flag or ETH_RPC_URL; with neither, a running devnet's RPC (said on stderr)."""
+def connect(rpc_url: str | None, chain_id: int | None = None, chain: str | None = None) -> Chain:
+    """The flag or ETH_RPC_URL; else a named chain's public RPC; else a running devnet's RPC (said on stderr)."""
+    if chain is not None:
+        if chain not in PUBLIC_CHAINS:
+            raise BadInput(f"unknown --chain {chain!r}: choose one of {', '.join(PUBLIC_CHAINS)}")
+        named_id, public_rpc = KNOWN_CHAINS[chain]
+        if chain_id is not None and chain_id != named_id:
+            raise BadInput(f"--chain {chain} is chain id {named_id}, but --chain-id says {chain_id}")
+        chain_id = named_id
+        if not rpc_url:
+            note(f"using {chain}'s public RPC {public_rpc}: it is rate-limited, pass --rpc-url for real work")
+            rpc_url = public_rpc
     if not rpc_url:
         state = load_state()
         if state is None:
-            raise BadInput(
-                "no RPC URL: pass --rpc-url or set ETH_RPC_URL (or start a devnet: `warden devnet up`)"
-            )
+            raise BadInput("no RPC URL: pass --rpc-url or set ETH_RPC_URL (or start a devnet: `warden devnet up`)")
         note(f"using the devnet at {state.rpc_url}")
         rpc_url = state.rpc_url
     return Chain.connect(rpc_url, expected_chain_id=chain_id)
+
+
+def log_cache() -> LogCache:
+    """Scanned logs, kept between runs (keyed by chain, genesis and contract; see warden.chain.logcache)."""
+    return LogCache(warden_home() / "cache" / "logs.sqlite")
+
+
+def load_inventory(nodes_file: Path | None) -> tuple[Inventory, str]:
+    """The node inventory and a phrase naming where it came from (for error messages)."""
+    if nodes_file is None:
+        return Inventory(), "the inventory"
+    return load_nodes_file(nodes_file), f"nodes file {nodes_file}"
+
+
+def app_address(text: str) -> str:
+    """APP as users write it: a DstackApp address (0x…, app_…, any case)."""
+    stripped = text.strip()
+    digits = stripped[4:] if stripped.lower().startswith("app_") else stripped
+    looks_like_address = digits.lower().startswith("0x") or all(c in HEX_DIGITS for c in digits)
+    if not looks_like_address:
+        raise BadInput(
+            f"{text!r} is not an app address; CVM names, UUIDs and instance ids are resolved through the "
+            "control plane (set WARDEN_API_URL)"
+        )
+    return parse_address(stripped, "app address")
+
+
+@contextmanager
+def receipt_progress(show: bool) -> Iterator[Callable[[int, int], None] | None]:
+    """A progress bar on stderr while waiting for receipts (nothing when not waiting)."""
+    if not show:
+        yield None
+        return
+    columns = (TextColumn("waiting for receipts"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=stderr, transient=True) as progress:
+        task = progress.add_task("receipts", total=None)
+
+        def update(done: int, total: int) -> None:
+            progress.update(task, completed=done, total=total)
+
+        yield update
 
 
 def signer_for(chain: Chain, private_key: str | None, keystore: str | None) -> Signer:

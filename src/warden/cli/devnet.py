@@ -14,9 +14,7 @@ from warden.devnet.anvil import DEV_PRIVATE_KEY
 from warden.devnet.stack import DEFAULT_PORT, Started, down, is_running, require_state, up
 from warden.devnet.state import DevnetState, state_file
 
-app = new_app(
-    "devnet", "A local chain with DstackKms and a demo app, for trying every runbook on one machine."
-)
+app = new_app("devnet", "A local chain with DstackKms and a demo app, for trying every runbook on one machine.")
 
 
 def _print_started(started: Started) -> None:
@@ -38,9 +36,7 @@ def _print_started(started: Started) -> None:
 
 @app.command("up")
 def devnet_up(
-    detach: Annotated[
-        bool, typer.Option("--detach", "-d", help="Leave it running in the background.")
-    ] = False,
+    detach: Annotated[bool, typer.Option("--detach", "-d", help="Leave it running in the background.")] = False,
     port: Annotated[
         int, typer.Option("--port", metavar="PORT", help="RPC port (a free one is used when it is busy).")
     ] = DEFAULT_PORT,
@@ -66,8 +62,7 @@ def devnet_up(
         note("the devnet is already running")
     else:
         note(
-            f"ready in {time.monotonic() - began:.1f}s"
-            + (" (contracts restored)" if started.reused_contracts else "")
+            f"ready in {time.monotonic() - began:.1f}s" + (" (contracts restored)" if started.reused_contracts else "")
         )
     emit(json_out, started.state.status_json(True), lambda: _print_started(started))
     if detach or started.anvil is None:
@@ -111,9 +106,7 @@ def devnet_status(json_out: JsonOption = False) -> None:
     data = state.status_json(running)
 
     def human() -> None:
-        stdout.print(
-            f"devnet {'running' if running else 'stopped'}: chain {state.chain_id} at {state.rpc_url}"
-        )
+        stdout.print(f"devnet {'running' if running else 'stopped'}: chain {state.chain_id} at {state.rpc_url}")
         stdout.print(f"  DstackKms {state.kms}")
         for name, address in state.apps.items():
             stdout.print(f"  app {name} {address}")

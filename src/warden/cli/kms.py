@@ -172,15 +172,13 @@ def _change_os_images(
 
 @os_image_app.command("add")
 def os_image_add(
-    hashes: Annotated[
-        list[str], typer.Argument(metavar="HASH...", help="32-byte OS image hashes (hex, 0x optional).")
-    ],
+    hashes: Annotated[list[str], typer.Argument(metavar="HASH...", help="32-byte OS image hashes (hex, 0x optional).")],
     kms: KmsOption = None,
     rpc_url: RpcUrlOption = None,
     chain_id: ChainIdOption = None,
     private_key: PrivateKeyOption = None,
     keystore: KeystoreOption = None,
-    wait: WaitOption = True,
+    wait: WaitOption = False,
     timeout: TimeoutOption = 60.0,
     json_out: JsonOption = False,
 ) -> None:
@@ -193,15 +191,13 @@ def os_image_add(
 
 @os_image_app.command("remove")
 def os_image_remove(
-    hashes: Annotated[
-        list[str], typer.Argument(metavar="HASH...", help="32-byte OS image hashes (hex, 0x optional).")
-    ],
+    hashes: Annotated[list[str], typer.Argument(metavar="HASH...", help="32-byte OS image hashes (hex, 0x optional).")],
     kms: KmsOption = None,
     rpc_url: RpcUrlOption = None,
     chain_id: ChainIdOption = None,
     private_key: PrivateKeyOption = None,
     keystore: KeystoreOption = None,
-    wait: WaitOption = True,
+    wait: WaitOption = False,
     timeout: TimeoutOption = 60.0,
     json_out: JsonOption = False,
 ) -> None:

@@ -1,0 +1,195 @@
+"""An app's device allowlist: what the chain says, which nodes those devices are, and changes to it.
+
+Shared by `warden allow-devices` and the dashboard. The allowlist is read from the DstackApp's own
+events (`DeviceAdded` / `DeviceRemoved`, including those its initializer emitted) and every device is
+confirmed with `allowedDeviceIds`; no backend is needed to know which devices exist.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from warden.chain.allowlist import AllowlistSpec, ItemResult, Plan, membership, plan
+from warden.chain.app import AppAuth
+from warden.chain.connection import Chain
+from warden.chain.history import History, read_history
+from warden.chain.inputs import hex0x, parse_bytes32
+from warden.chain.logcache import LogCache
+from warden.errors import BadInput
+from warden.fleet.inventory import Inventory
+
+DEVICE_EVENTS = ("DeviceAdded", "DeviceRemoved", "AllowAnyDeviceSet")
+HEX_ID = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
+
+
+@dataclass(frozen=True)
+class DeviceTarget:
+    """A device an operator named: its id and, when known, the node it is."""
+
+    device_id: bytes
+    node: str | None
+
+
+@dataclass(frozen=True)
+class AllowedDevice:
+    device_id: bytes
+    node: str | None
+    block: int  # when it was (last) added
+    tx: str
+
+    def as_json(self, enforced: bool) -> dict[str, Any]:
+        return {
+            "device_id": hex0x(self.device_id),
+            "allowed": True,
+            "enforced": enforced,
+            "node": self.node,
+            "block": self.block,
+            "tx": self.tx,
+        }
+
+
+@dataclass(frozen=True)
+class DeviceAllowlist:
+    app: str
+    chain_id: int
+    owner: str
+    allow_any_device: bool
+    devices: list[AllowedDevice]
+    head: int
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "app": self.app,
+            "chain_id": self.chain_id,
+            "owner": self.owner,
+            "allow_any_device": self.allow_any_device,
+            "block": self.head,
+            "devices": [d.as_json(not self.allow_any_device) for d in self.devices],
+        }
+
+
+def device_spec(app: AppAuth) -> AllowlistSpec:
+    return AllowlistSpec(app, "allowedDeviceIds", app.add_device, app.remove_device)
+
+
+def device_history(app: AppAuth, cache: LogCache | None = None) -> History:
+    return read_history(app, DEVICE_EVENTS, cache=cache)
+
+
+def list_devices(app: AppAuth, inventory: Inventory, cache: LogCache | None = None) -> DeviceAllowlist:
+    """Every device allowed now, each confirmed on chain at one block, with its node name if known."""
+    history = device_history(app, cache)
+    last_added: dict[bytes, tuple[int, str]] = {}
+    for event in history.events:
+        if event.event == "DeviceAdded":
+            last_added[bytes(event.args["deviceId"])] = (event.block_number, event.tx_hash)
+    owner, allow_any = app.call_many([("owner", ()), ("allowAnyDevice", ())], block=history.head)
+    for value in (owner, allow_any):
+        if isinstance(value, Exception):
+            raise value
+    candidates = list(last_added)
+    allowed = membership(device_spec(app), candidates, block=history.head)
+    devices = [
+        AllowedDevice(d, inventory.name_for_device(d), *last_added[d])
+        for d, ok in zip(candidates, allowed, strict=True)
+        if ok
+    ]
+    return DeviceAllowlist(app.address, app.chain.chain_id, str(owner), bool(allow_any), devices, history.head)
+
+
+def history_json(app: AppAuth, inventory: Inventory, cache: LogCache | None = None) -> list[dict[str, Any]]:
+    """The audit trail: every DeviceAdded, DeviceRemoved and AllowAnyDeviceSet, with time and node."""
+    history = device_history(app, cache)
+    times = block_times(app.chain, sorted({e.block_number for e in history.events}))
+    rows = []
+    for event in history.events:
+        device = bytes(event.args["deviceId"]) if "deviceId" in event.args else None
+        rows.append(
+            {
+                "block": event.block_number,
+                "time": times.get(event.block_number),
+                "tx": event.tx_hash,
+                "event": event.event,
+                "device_id": hex0x(device) if device else None,
+                "node": inventory.name_for_device(device) if device else None,
+                "enabled": bool(event.args["allowAny"]) if event.event == "AllowAnyDeviceSet" else None,
+            }
+        )
+    return rows
+
+
+def block_times(chain: Chain, blocks: Sequence[int], batch_size: int = 200) -> dict[int, int]:
+    """Block timestamps (unix seconds), fetched in batches."""
+    times: dict[int, int] = {}
+    for start in range(0, len(blocks), batch_size):
+        chunk = blocks[start : start + batch_size]
+        answers = chain.rpc.batch([("eth_getBlockByNumber", [hex(b), False]) for b in chunk])
+        for number, block in zip(chunk, answers, strict=True):
+            if isinstance(block, dict):
+                times[number] = int(block["timestamp"], 16)
+    return times
+
+
+def resolve_devices(items: Sequence[str], inventory: Inventory, source: str = "the inventory") -> list[DeviceTarget]:
+    """Hex ids as they are; node names through the inventory (ambiguous or unknown names are refused)."""
+    targets: list[DeviceTarget] = []
+    given: dict[bytes, str] = {}
+    for item in items:
+        text = item.strip()
+        if HEX_ID.match(text) or text.lower().startswith("0x"):
+            device = parse_bytes32(text, "device id")
+            target = DeviceTarget(device, inventory.name_for_device(device))
+        else:
+            target = _node_target(text, inventory, source)
+        if target.device_id in given:
+            raise BadInput(
+                f"device {hex0x(target.device_id)} is given twice ({given[target.device_id]!r} and {item!r})"
+            )
+        given[target.device_id] = item
+        targets.append(target)
+    return targets
+
+
+def _node_target(name: str, inventory: Inventory, source: str) -> DeviceTarget:
+    if not name:
+        raise BadInput("empty device: pass a 32-byte hex device id or a node name")
+    if not len(inventory):
+        raise BadInput(
+            f"{name!r} is not a device id, and no node inventory is configured to resolve node names: "
+            "pass --nodes-file (or set WARDEN_NODES_FILE)"
+        )
+    matches = inventory.matching(name)
+    if not matches:
+        known = ", ".join(sorted({n.name for n in inventory.nodes})[:20])
+        raise BadInput(f"unknown node {name!r}: not in {source} (known: {known}); or pass a 32-byte device id")
+    if len(matches) > 1:
+        candidates = "; ".join(
+            f"{n.name} {hex0x(n.device_id) if n.device_id else '(no device id)'}"
+            + (f" in {n.region}" if n.region else "")
+            for n in matches
+        )
+        raise BadInput(f"node name {name!r} is ambiguous ({len(matches)} nodes: {candidates}); pass the device id")
+    node = matches[0]
+    if node.device_id is None:
+        raise BadInput(f"node {node.name!r} has no known device id; pass the device id")
+    return DeviceTarget(node.device_id, node.name)
+
+
+def plan_devices(app: AppAuth, targets: Sequence[DeviceTarget], *, add: bool) -> Plan:
+    return plan(device_spec(app), [t.device_id for t in targets], add=add)
+
+
+def results_json(results: Sequence[ItemResult], targets: Sequence[DeviceTarget]) -> list[dict[str, Any]]:
+    names = {t.device_id: t.node for t in targets}
+    return [r.as_json("device_id") | {"node": names.get(r.id)} for r in results]
+
+
+def addable_nodes(app: AppAuth, inventory: Inventory) -> list[DeviceTarget]:
+    """Inventory nodes whose current device is not allowed yet (what `add -i` offers), read from the chain."""
+    known = [n for n in inventory.nodes if n.device_id is not None]
+    unique = list({n.device_id: n for n in known}.values())
+    present = membership(device_spec(app), [n.device_id for n in unique if n.device_id])
+    return [DeviceTarget(n.device_id, n.name) for n, ok in zip(unique, present, strict=True) if not ok and n.device_id]
