@@ -20,7 +20,7 @@ def main() -> None:
     results: list[BenchResult] = []
     for module in sorted(m.name for m in pkgutil.iter_modules([str(package)]) if m.name.startswith("bench_")):
         print(f"running {module} …", file=sys.stderr, flush=True)
-        results.append(importlib.import_module(f"bench.{module}").run())
+        results.extend(importlib.import_module(f"bench.{module}").run())
     width = max(len(r.name) for r in results)
     print(f"{'benchmark':<{width}}  {'warden':>10}  {'baseline':>10}  {'ratio':>7}  baseline is")
     for r in results:
