@@ -202,6 +202,11 @@ def _change(
     targets = resolve_devices(devices or [], inventory, source)
     if not targets and not interactive:
         raise BadInput(f"no device given: pass device ids or node names, or -i to pick from a list ({verb})")
+    if interactive and add and not targets and not len(inventory):
+        raise BadInput(
+            "add -i picks from the node inventory, and none is configured: pass --nodes-file "
+            "(or set WARDEN_NODES_FILE), or give device ids"
+        )
     contract = _open(app_text, rpc_url, chain_id, chain)
     if interactive and not targets:
         choices = (
@@ -227,8 +232,12 @@ def _change(
     data: dict[str, Any] = {"app": contract.address, "allow_any_device": allow_any}
 
     if safe_batch_file or calldata:
-        owner = contract.owner()
-        _emit_offline(contract.chain, owner, requests, safe_batch_file, data, f"{verb} devices", json_out)
+        if requests:
+            owner = contract.owner()
+            _emit_offline(contract.chain, owner, requests, safe_batch_file, data, f"{verb} devices", json_out)
+        else:  # an empty batch would only be a Safe transaction that does nothing
+            written = "; no batch written" if safe_batch_file else ""
+            note(f"nothing to change: every device given is already {'allowed' if add else 'not allowed'}{written}")
         data["results"] = results_json(planned.results, targets)
         if json_out:
             emit(True, data, lambda: None)

@@ -16,7 +16,7 @@ from warden.chain.allowlist import AllowlistSpec, ItemResult, Plan, membership, 
 from warden.chain.app import AppAuth
 from warden.chain.connection import Chain
 from warden.chain.history import History, read_history
-from warden.chain.inputs import hex0x, parse_bytes32
+from warden.chain.inputs import HEX_DIGITS, hex0x, parse_bytes32
 from warden.chain.logcache import LogCache
 from warden.errors import BadInput
 from warden.fleet.inventory import Inventory
@@ -156,6 +156,8 @@ def resolve_devices(items: Sequence[str], inventory: Inventory, source: str = "t
 def _node_target(name: str, inventory: Inventory, source: str) -> DeviceTarget:
     if not name:
         raise BadInput("empty device: pass a 32-byte hex device id or a node name")
+    if len(name) >= 32 and set(name) <= HEX_DIGITS and not inventory.matching(name):
+        parse_bytes32(name, "device id")  # a device id of the wrong length, not a node name: raises
     if not len(inventory):
         raise BadInput(
             f"{name!r} is not a device id, and no node inventory is configured to resolve node names: "
