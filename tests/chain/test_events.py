@@ -14,6 +14,7 @@ from warden.chain.app import AppAuth
 from warden.chain.connection import Chain
 from warden.chain.deploy import deploy_kms
 from warden.chain.events import LogScanner, find_creation_block
+from warden.chain.history import read_history
 from warden.chain.kms import KmsRegistry
 from warden.chain.rpc import RpcClient, RpcError
 from warden.chain.signer import Signer
@@ -156,7 +157,7 @@ def test_scanner_gives_up_when_even_the_smallest_window_is_refused(history: Hist
 def test_events_decode_device_ids_in_chain_order_through_a_capped_node(history: History, capped_chain: Chain) -> None:
     app = AppAuth(capped_chain, history.app.address)
 
-    events = app.events(["DeviceAdded"], history.created, history.head)
+    events = read_history(app, ["DeviceAdded"]).events
 
     assert [e.event for e in events] == ["DeviceAdded"] * DEVICES
     assert [e.args for e in events] == [{"deviceId": device(i)} for i in range(DEVICES)]
@@ -166,6 +167,6 @@ def test_events_decode_device_ids_in_chain_order_through_a_capped_node(history: 
 
 
 def test_events_filter_by_name(history: History) -> None:
-    events = history.app.events(["OwnershipTransferred", "DeviceRemoved"], history.created, history.head)
+    events = read_history(history.app, ["OwnershipTransferred", "DeviceRemoved"]).events
     assert [e.event for e in events] == ["OwnershipTransferred"]
     assert events[0].block_number == history.created

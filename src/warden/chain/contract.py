@@ -7,9 +7,8 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
-from warden.chain.abi import ContractAbi, DecodedLog
+from warden.chain.abi import ContractAbi
 from warden.chain.connection import Chain, ContractReverted, as_revert
-from warden.chain.events import LogScanner, decode_logs
 from warden.chain.rpc import RpcError
 from warden.chain.tx import TxRequest
 
@@ -65,11 +64,3 @@ class Contract:
         if value == 0:
             return None
         return str(to_checksum_address(value.to_bytes(20, "big")))
-
-    def events(
-        self, names: Sequence[str], from_block: int, to_block: int, scanner_window: int = 2_000
-    ) -> list[DecodedLog]:
-        """Decoded events of the given names, in chain order."""
-        topics = [[("0x" + self.abi.event_topic(n).hex()) for n in names]]
-        scanner = LogScanner(self.chain, self.address, topics, window=scanner_window)
-        return decode_logs(self.abi, scanner.scan(from_block, to_block))
