@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from warden import __version__
-from warden.cli import allow_devices, devnet, kms
+from warden.cli import allow_devices, attest, devnet, kms
 from warden.cli import app as app_commands
 from warden.cli.common import new_app, stdout
 
@@ -15,6 +15,7 @@ app = new_app(
 app.add_typer(kms.app)
 app.add_typer(app_commands.app)
 app.add_typer(allow_devices.app)
+app.add_typer(attest.app)
 app.add_typer(devnet.app)
 
 

@@ -1,0 +1,161 @@
+"""`warden attest …`: read TDX attestation the way a KMS does (quote, PPID, device_id, event log)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from warden.chain.inputs import hex0x, parse_hex
+from warden.cli.common import JsonOption, emit, new_app, note, stdout
+from warden.errors import BadInput
+from warden.identity.attestation import inspect, read_attestation
+from warden.identity.device import DeviceIdFormula, device_id, device_id_from_ppid
+from warden.identity.quote import parse_collateral, parse_quote
+
+app = new_app("attest", "TDX quotes and dstack event logs: what a KMS sees (PPID, device_id, app identity).")
+
+QuoteFileOption = Annotated[
+    Path,
+    typer.Option("--quote", metavar="FILE", help="Quote: binary, hex text, or a JSON report with quote + event_log."),
+]
+LegacyFlag = Annotated[
+    bool,
+    typer.Option("--legacy-device-id", help="Use the pre-0.5.6 formula sha256(quote header user_data)."),
+]
+
+
+def read_file(path: Path, what: str) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise BadInput(f"{what} file {path} does not exist") from None
+    except OSError as exc:
+        raise BadInput(f"cannot read {what} file {path}: {exc.strerror}") from None
+
+
+def parse_time(text: str) -> int:
+    """Unix seconds or an ISO-8601 time (UTC when no zone is given)."""
+    if text.isdigit():
+        return int(text)
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise BadInput(f"invalid --now {text!r}: use unix seconds or ISO-8601 (2025-06-19T11:16:03Z)") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=dt.UTC)
+    return int(moment.timestamp())
+
+
+@app.command("inspect")
+def inspect_command(
+    quote_file: QuoteFileOption,
+    event_log: Annotated[
+        Path | None, typer.Option("--event-log", metavar="FILE", help="dstack event log (JSON list).")
+    ] = None,
+    collateral: Annotated[
+        Path | None, typer.Option("--collateral", metavar="FILE", help="Collateral JSON: verify and show TCB status.")
+    ] = None,
+    root_ca: Annotated[
+        Path | None,
+        typer.Option("--root-ca", metavar="FILE", help="Trust this root CA (DER or PEM) instead of Intel's (devnet)."),
+    ] = None,
+    now: Annotated[
+        str | None, typer.Option("--now", metavar="TIME", help="Verify as of this time (default: now).")
+    ] = None,
+    legacy_device_id: LegacyFlag = False,
+    json_out: JsonOption = False,
+) -> None:
+    """Parse a quote (and event log): TEE, PPID, device_id, app id, compose hash, instance id, RTMR3 replay.
+
+    With --collateral the quote is verified (signatures, TCB level, CRLs) and its BootInfo shown.
+    Exit 1 when the event log does not replay to the quote's RTMR3.
+
+    Example: warden attest inspect --quote report.json --collateral collateral.json --now 2025-06-19T11:16:03Z
+    """
+    attestation = read_attestation(
+        read_file(quote_file, "quote"), read_file(event_log, "event log") if event_log else None
+    )
+    root = _root_ca(read_file(root_ca, "root CA")) if root_ca else None
+    moment = parse_time(now) if now else int(time.time())
+    formula: DeviceIdFormula = "legacy" if legacy_device_id else "ppid"
+    coll = parse_collateral(read_file(collateral, "collateral").decode(errors="replace")) if collateral else None
+    data = inspect(attestation, collateral=coll, now=moment, root_ca_der=root, device_formula=formula)
+    if not data["verified"]:
+        note("not verified (pass --collateral to check signatures and TCB): treat every value as a claim")
+    emit(json_out, data, lambda: _summary(data))
+    if data["rtmr3_replayed"] is False:
+        raise typer.Exit(1)
+
+
+def _summary(data: dict[str, Any]) -> None:
+    rows = [
+        ("tee", f"{data['tee']} (quote v{data['quote_version']}, fmspc {data['fmspc']})"),
+        ("verified", f"yes, TCB {data['tcb_status']}" if data["verified"] else "no"),
+        ("advisories", ", ".join(data["advisory_ids"] or []) or "-"),
+        ("ppid", data["ppid"]),
+        ("device_id", f"{data['device_id']} ({data['device_id_formula']})"),
+        ("app_id", data["app_id"]),
+        ("compose_hash", data["compose_hash"]),
+        ("instance_id", data["instance_id"]),
+        ("os_image_hash", data["os_image_hash"]),
+        ("key_provider", data["key_provider"]),
+        ("rtmr3", data.get("rtmr3")),
+        ("rtmr3 replay", {True: "matches the quote", False: "DOES NOT match the quote", None: "no event log"}[
+            data["rtmr3_replayed"]
+        ]),
+    ]  # fmt: skip
+    for key, value in rows:
+        stdout.print(f"{key:<14} {value if value not in (None, '') else '-'}", markup=False)
+
+
+def _root_ca(data: bytes) -> bytes:
+    """DER as given, or the first PEM certificate converted to DER."""
+    if b"-----BEGIN CERTIFICATE-----" in data:
+        import base64
+
+        body = data.split(b"-----BEGIN CERTIFICATE-----", 1)[1].split(b"-----END CERTIFICATE-----", 1)[0]
+        try:
+            return base64.b64decode(b"".join(body.split()))
+        except ValueError:
+            raise BadInput("--root-ca: the PEM certificate is not valid base64") from None
+    return data
+
+
+@app.command("device-id")
+def device_id_command(
+    ppid: Annotated[str | None, typer.Option("--ppid", metavar="HEX", help="The platform's PPID (16 bytes).")] = None,
+    quote_file: Annotated[
+        Path | None, typer.Option("--quote", metavar="FILE", help="Read the PPID from this quote's PCK certificate.")
+    ] = None,
+    legacy_device_id: LegacyFlag = False,
+    json_out: JsonOption = False,
+) -> None:
+    """device_id = sha256(PPID), from a PPID or a quote (the value allowlists hold).
+
+    Example: warden attest device-id --ppid 811dca2a26b952e85bb6448b097ba4fd
+    """
+    if (ppid is None) == (quote_file is None):
+        raise BadInput("pass exactly one of --ppid and --quote")
+    if ppid is not None:
+        if legacy_device_id:
+            raise BadInput("--legacy-device-id needs --quote (it hashes the quote header, not the PPID)")
+        value = parse_hex(ppid, "PPID")
+        if not value:
+            raise BadInput("invalid PPID: empty")
+        data: dict[str, Any] = {"ppid": hex0x(value), "device_id": hex0x(device_id_from_ppid(value)), "formula": "ppid"}
+    else:
+        assert quote_file is not None
+        quote = parse_quote(read_attestation(read_file(quote_file, "quote")).quote)
+        if quote.ppid is None and not legacy_device_id:
+            raise BadInput("the quote carries no PCK certificate with a PPID")
+        formula: DeviceIdFormula = "legacy" if legacy_device_id else "ppid"
+        data = {
+            "ppid": hex0x(quote.ppid) if quote.ppid else None,
+            "device_id": hex0x(device_id(quote.ppid or b"", quote.user_data, formula)),
+            "formula": formula,
+        }
+    emit(json_out, data, lambda: stdout.print(data["device_id"]))
