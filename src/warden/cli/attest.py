@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import time
 from pathlib import Path
@@ -115,8 +116,6 @@ def _summary(data: dict[str, Any]) -> None:
 def _root_ca(data: bytes) -> bytes:
     """DER as given, or the first PEM certificate converted to DER."""
     if b"-----BEGIN CERTIFICATE-----" in data:
-        import base64
-
         body = data.split(b"-----BEGIN CERTIFICATE-----", 1)[1].split(b"-----END CERTIFICATE-----", 1)[0]
         try:
             return base64.b64decode(b"".join(body.split()))
