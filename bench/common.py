@@ -13,13 +13,18 @@ class BenchResult:
     baseline_name: str
     unit: str = "s"
     note: str = ""
+    # "speedup": baseline / ours (higher is better); "overhead": ours / baseline against a floor (lower is better)
+    kind: str = "speedup"
 
     @property
     def ratio(self) -> float:
+        if self.kind == "overhead":
+            return self.ours / self.baseline if self.baseline else float("inf")
         return self.baseline / self.ours if self.ours else float("inf")
 
     def line(self) -> str:
         return (
             f"{self.name}: warden {self.ours:.2f} {self.unit} vs {self.baseline_name} {self.baseline:.2f} "
-            f"{self.unit} -> {self.ratio:.1f}x" + (f" ({self.note})" if self.note else "")
+            f"{self.unit} -> {self.ratio:.2f}x {'of the floor' if self.kind == 'overhead' else 'faster'}"
+            + (f" ({self.note})" if self.note else "")
         )

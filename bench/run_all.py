@@ -22,10 +22,11 @@ def main() -> None:
         print(f"running {module} …", file=sys.stderr, flush=True)
         results.extend(importlib.import_module(f"bench.{module}").run())
     width = max(len(r.name) for r in results)
-    print(f"{'benchmark':<{width}}  {'warden':>10}  {'baseline':>10}  {'ratio':>7}  baseline is")
+    header = f"{'benchmark':<{width}}  {'warden':>10}  {'baseline':>10}  {'ratio':>7}"
+    print(header + "  baseline (ratio: times faster, or times a floor)")
     for r in results:
         ours, baseline = f"{r.ours:>8.2f} {r.unit}", f"{r.baseline:>8.2f} {r.unit}"
-        print(f"{r.name:<{width}}  {ours}  {baseline}  {r.ratio:>6.1f}x  {r.baseline_name}")
+        print(f"{r.name:<{width}}  {ours}  {baseline}  {r.ratio:>6.2f}x  {r.baseline_name}")
     for r in results:
         if r.note:
             print(f"  {r.name}: {r.note}")

@@ -116,10 +116,10 @@ def parse_event_log(data: Any) -> list[Event]:
         payload = _hex_field(entry.get("event_payload", ""), f"{where} ({name}) payload")
         digest = _hex_field(entry.get("digest", ""), f"{where} ({name}) digest")
         if event_type == RUNTIME_EVENT_TYPE:
-            v1, v2 = runtime_event_digest(name, payload), runtime_event_digest_v2(name, payload)
             if not digest:
-                digest = v2 if entry.get("version") == 2 else v1
-            elif digest not in (v1, v2):
+                v2 = entry.get("version") == 2
+                digest = runtime_event_digest_v2(name, payload) if v2 else runtime_event_digest(name, payload)
+            elif digest != runtime_event_digest(name, payload) and digest != runtime_event_digest_v2(name, payload):
                 raise EventLogError(f"{where} ({name}): digest does not match its name and payload")
         elif len(digest) != RTMR_SIZE:
             raise EventLogError(f"{where}: digest must be {RTMR_SIZE} bytes, got {len(digest)}")

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import dcap_qvl
@@ -13,7 +12,7 @@ from warden.errors import BadInput
 
 T = TypeVar("T")
 
-HEX_TEXT = re.compile(rb"^\s*(0x)?[0-9a-fA-F\s]+$")
+HEX_BYTES = frozenset(b"0123456789abcdefABCDEF \t\r\n")
 
 
 class QuoteError(BadInput):
@@ -59,17 +58,19 @@ class VerifiedQuote:
 
 def quote_bytes(data: bytes) -> bytes:
     """A quote as stored: raw binary, or hex text (0x optional, whitespace ignored)."""
-    if HEX_TEXT.match(data):
-        text = re.sub(rb"\s", b"", data)
-        text = text[2:] if text[:2].lower() == b"0x" else text
+    text = data.strip()
+    if text[:2].lower() == b"0x":
+        text = text[2:]
+    if text and all(c in HEX_BYTES for c in text[:64]):  # binary quotes start with a version byte, not text
         try:
-            return bytes.fromhex(text.decode())
+            return bytes.fromhex(text.decode())  # fromhex skips whitespace itself
         except ValueError:
             raise QuoteError("quote looks like hex text but is not valid hex") from None
     return data
 
 
-def parse_quote(raw: bytes) -> Quote:
+def parse_quote(raw: bytes, *, certificates: bool = True) -> Quote:
+    """The quote's header and body; with `certificates`, also FMSPC and PPID from its PCK certificate."""
     try:
         parsed: Any = dcap_qvl.parse_quote(raw)
         tee = "tdx" if parsed.is_tdx() else "sgx"
@@ -84,6 +85,8 @@ def parse_quote(raw: bytes) -> Quote:
     except (ValueError, TypeError, AttributeError) as exc:
         raise QuoteError(f"not a valid quote: {_first_line(exc)}") from None
     # the certification data can be damaged or absent while the body parses: report what is there
+    if not certificates:
+        return Quote(raw, tee, version, "unknown", user_data, td, None)
     fmspc = _optional(lambda: str(parsed.fmspc())) or "unknown"
     ppid = _optional(lambda: bytes(parsed.pck_extension().ppid))
     return Quote(raw, tee, version, fmspc, user_data, td, ppid)
@@ -109,7 +112,8 @@ def verify_quote(raw: bytes, collateral: Any, now: int, root_ca_der: bytes | Non
 
     `root_ca_der` replaces Intel's root (the devnet's mock PKI); None means Intel's production root.
     """
-    quote = parse_quote(raw)
+    # dcap-qvl reads the certificates while verifying; the PPID comes from its verified report
+    quote = parse_quote(raw, certificates=False)
     if isinstance(collateral, str):
         collateral = parse_collateral(collateral)
     try:
@@ -121,7 +125,10 @@ def verify_quote(raw: bytes, collateral: Any, now: int, root_ca_der: bytes | Non
         reason = _first_line(exc)
         hint = " (the collateral is not valid at that time: fetch fresh collateral, or verify as of a time it covers)"
         raise QuoteError(f"quote does not verify: {reason}" + (hint if "xpired" in reason else "")) from None
-    return VerifiedQuote(quote, str(report.status), tuple(str(a) for a in report.advisory_ids), bytes(report.ppid))
+    ppid = bytes(report.ppid)
+    return VerifiedQuote(
+        replace(quote, ppid=ppid), str(report.status), tuple(str(a) for a in report.advisory_ids), ppid
+    )
 
 
 def _first_line(exc: Exception) -> str:
