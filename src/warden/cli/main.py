@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from warden import __version__
-from warden.cli import allow_devices, attest, devnet, kms
+from warden.cli import allow_devices, attest, auth, devnet, keys, kms
 from warden.cli import app as app_commands
 from warden.cli.common import new_app, stdout
 
@@ -17,6 +17,8 @@ app.add_typer(app_commands.app)
 app.add_typer(allow_devices.app)
 app.add_typer(attest.app)
 app.add_typer(devnet.app)
+app.add_typer(auth.app)
+app.add_typer(keys.app)
 
 
 @app.command("version")

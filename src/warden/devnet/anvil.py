@@ -44,9 +44,12 @@ class Anvil:
     url: str
     log_path: Path
     process: subprocess.Popen[bytes] | None = None
+    # anvil spills historical states to disk (gigabytes on long chains) and never deletes them itself
+    cache_dir: Path | None = None
+    owns_log: bool = False
 
     def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM and wait (anvil writes its --state file on the way out)."""
+        """SIGTERM and wait (anvil writes its --state file on the way out), then remove its scratch files."""
         if self.process is not None:
             if self.process.poll() is None:
                 self.process.terminate()
@@ -55,8 +58,12 @@ class Anvil:
                 except subprocess.TimeoutExpired:
                     self.process.kill()
                     self.process.wait()
-            return
-        stop_pid(self.pid, timeout)
+        else:
+            stop_pid(self.pid, timeout)
+        if self.cache_dir is not None:
+            shutil.rmtree(self.cache_dir, ignore_errors=True)
+        if self.owns_log:
+            self.log_path.unlink(missing_ok=True)
 
 
 def start_anvil(
@@ -73,11 +80,15 @@ def start_anvil(
     `detach` puts it in its own session so it outlives this process (`warden devnet up --detach`).
     """
     binary = find_anvil()
+    owns_log = log_path is None
     if log_path is None:
         fd, name = tempfile.mkstemp(prefix="warden-anvil-", suffix=".log")
         os.close(fd)
         log_path = Path(name)
-    args = [str(binary), "--host", "127.0.0.1", "--port", str(port)]
+    cache_dir = cache_dir_for(log_path) if not owns_log else Path(tempfile.mkdtemp(prefix="warden-anvil-cache-"))
+    shutil.rmtree(cache_dir, ignore_errors=True)  # states left by a crashed run are of no use
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    args = [str(binary), "--host", "127.0.0.1", "--port", str(port), "--cache-path", str(cache_dir)]
     if block_time:
         args += ["--block-time", f"{block_time:g}"]
     if state_path is not None:
@@ -95,13 +106,20 @@ def start_anvil(
     while time.monotonic() < deadline:
         match = LISTENING.search(log_path.read_text(errors="replace"))
         if match:
-            return Anvil(process.pid, f"http://{match.group(1)}:{match.group(2)}", log_path, process)
+            url = f"http://{match.group(1)}:{match.group(2)}"
+            return Anvil(process.pid, url, log_path, process, cache_dir, owns_log)
         if process.poll() is not None:
             tail = log_path.read_text(errors="replace")[-500:]
             raise OperationFailed(f"anvil exited with code {process.returncode}: {tail.strip()}")
         time.sleep(0.02)
     process.kill()
+    shutil.rmtree(cache_dir, ignore_errors=True)
     raise OperationFailed(f"anvil did not start listening within {timeout:g}s (log: {log_path})")
+
+
+def cache_dir_for(log_path: Path) -> Path:
+    """Where an anvil whose log lives at `log_path` keeps its spilled states (next to the log)."""
+    return log_path.with_name(log_path.stem + "-cache")
 
 
 def pid_alive(pid: int) -> bool:

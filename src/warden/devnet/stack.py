@@ -6,6 +6,7 @@ same addresses; `devnet.json` says where everything is.
 
 from __future__ import annotations
 
+import shutil
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -16,7 +17,7 @@ from warden.chain.deploy import deploy_kms
 from warden.chain.kms import KmsRegistry
 from warden.chain.signer import signer_from_key
 from warden.chain.tx import execute, require_success
-from warden.devnet.anvil import DEV_PRIVATE_KEY, Anvil, pid_alive, start_anvil, stop_pid
+from warden.devnet.anvil import DEV_PRIVATE_KEY, Anvil, cache_dir_for, pid_alive, start_anvil, stop_pid
 from warden.devnet.state import DevnetState, chain_state_file, load_state, save_state, warden_home
 from warden.errors import OperationFailed
 
@@ -111,10 +112,13 @@ def up(
 
 def down(home: Path | None = None) -> bool:
     """Stop a running devnet (its chain state is kept for the next `up`); False if none was running."""
+    home = home or warden_home()
     state = load_state(home)
     if state is None:
         return False
-    return stop_pid(state.anvil_pid)
+    stopped = stop_pid(state.anvil_pid)
+    shutil.rmtree(cache_dir_for(home / "anvil.log"), ignore_errors=True)
+    return stopped
 
 
 def require_state(home: Path | None = None) -> DevnetState:

@@ -1,0 +1,163 @@
+"""`warden auth …`: the dstack-compatible auth webhook backed by a DstackKms, and a dry run of its decisions."""
+
+from __future__ import annotations
+
+import copy
+import json
+import socket
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from warden.chain.connection import chain_name
+from warden.cli.common import ChainIdOption, JsonOption, RpcUrlOption, emit, new_app, stdout
+from warden.cli.kms import KmsOption, open_kms
+from warden.errors import BadInput, OperationFailed
+from warden.kms.authorization import Authorizer, describe, public_endpoint
+
+app = new_app("auth", "The auth webhook a dstack KMS asks before releasing keys (dstack auth-eth compatible).")
+
+DecisionTimeoutOption = Annotated[
+    float,
+    typer.Option("--timeout", metavar="SECONDS", help="Deny (fail closed) when the chain has not answered by then."),
+]
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option("--host", metavar="HOST", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", metavar="PORT", help="Port to listen on (0: any free port).")] = 8000,
+    kms: KmsOption = None,
+    rpc_url: RpcUrlOption = None,
+    chain_id: ChainIdOption = None,
+    timeout: DecisionTimeoutOption = 5.0,
+) -> None:
+    """Serve POST /bootAuth/app, POST /bootAuth/kms and GET / from a DstackKms, until interrupted.
+
+    Every decision is read from the chain when asked (no cache); when the chain cannot answer the
+    webhook denies. Point the KMS at it with `[core.auth_api] type = "webhook"` and its URL.
+
+    Example: warden auth serve --port 8000 --kms 0x9fE4… --rpc-url http://127.0.0.1:8545
+    """
+    # imported here: FastAPI and uvicorn would slow every other warden command down
+    import uvicorn
+    from uvicorn.config import LOGGING_CONFIG
+
+    from warden.kms.webhook import create_webhook_app
+
+    if not 0 <= port <= 65535:
+        raise BadInput(f"invalid --port {port}: expected 0-65535")
+    if timeout <= 0:
+        raise BadInput("--timeout must be positive")
+    registry = open_kms(rpc_url, chain_id, kms)
+    sock = _listen(host, port)
+    authorizer = Authorizer(registry, timeout=timeout)
+    log_config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    log_config["loggers"]["warden"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    for name in ("httpx", "httpcore"):  # their request lines carry the full RPC URL (API keys live there)
+        log_config["loggers"][name] = {"level": "WARNING"}
+    server = uvicorn.Server(uvicorn.Config(create_webhook_app(authorizer), log_config=log_config))
+    bound_host, bound_port = sock.getsockname()[:2]
+    shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
+    stdout.print(
+        f"auth webhook for DstackKms {registry.address} on chain {chain_name(registry.chain.chain_id)} "
+        f"via {public_endpoint(registry.chain.rpc.url)}",
+        markup=False,
+    )
+    stdout.print(f"listening on http://{shown_host}:{bound_port}  (POST /bootAuth/app, /bootAuth/kms; GET /)")
+    sys.stdout.flush()
+    try:
+        server.run(sockets=[sock])
+    except KeyboardInterrupt:
+        pass  # Ctrl-C is how the server is meant to stop; uvicorn has shut down cleanly by now
+    finally:
+        authorizer.close()
+        sock.close()
+        registry.chain.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except socket.gaierror as exc:
+        raise BadInput(f"cannot listen on {host!r}: {exc.strerror}") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise OperationFailed(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.set_inheritable(True)
+    return sock
+
+
+@app.command("check")
+def check(
+    boot_info: Annotated[
+        Path,
+        typer.Option(
+            "--boot-info",
+            metavar="FILE",
+            help="BootInfo JSON as the KMS posts it (camelCase, hex with or without 0x); - reads stdin.",
+        ),
+    ],
+    kms: KmsOption = None,
+    rpc_url: RpcUrlOption = None,
+    chain_id: ChainIdOption = None,
+    kms_boot: Annotated[
+        bool, typer.Option("--kms-boot", help="Ask isKmsAllowed (a KMS instance booting) instead of isAppAllowed.")
+    ] = False,
+    timeout: DecisionTimeoutOption = 5.0,
+    json_out: JsonOption = False,
+) -> None:
+    """Run the webhook's decision for one BootInfo file without serving anything; exit 1 when denied.
+
+    Example: warden auth check --boot-info boot.json --kms 0x9fE4… --json
+    """
+    from warden.kms.webhook import parse_boot_request
+
+    if timeout <= 0:
+        raise BadInput("--timeout must be positive")
+    data_in = _read_json(boot_info)
+    try:
+        boot = parse_boot_request(data_in)
+    except ValueError as exc:
+        raise BadInput(f"boot info {boot_info}: {exc}") from None
+    registry = open_kms(rpc_url, chain_id, kms)
+    with Authorizer(registry, timeout=timeout) as authorizer:
+        decision = authorizer.authorize_kms(boot) if kms_boot else authorizer.authorize_app(boot)
+    data = {
+        **describe(decision),
+        "check": "kms" if kms_boot else "app",
+        "app_id": "0x" + boot.app_id.hex(),
+        "kms": registry.address,
+        "chain_id": registry.chain.chain_id,
+    }
+
+    def human() -> None:
+        what = "KMS boot" if kms_boot else f"app 0x{boot.app_id.hex()}"
+        verdict = "allowed" if decision.allowed else f"denied: {decision.reason}"
+        stdout.print(f"{verdict}  ({what}, DstackKms {registry.address})", markup=False)
+        if decision.gateway_app_id:
+            stdout.print(f"gateway app id: {decision.gateway_app_id}", markup=False)
+
+    emit(json_out, data, human)
+    if not decision.allowed:
+        raise typer.Exit(1)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        text = sys.stdin.read() if str(path) == "-" else path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"cannot read boot info {path}: {exc}") from None
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise BadInput(f"boot info {path} is not JSON: {exc}") from None

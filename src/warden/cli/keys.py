@@ -1,0 +1,78 @@
+"""`warden keys …`: check dstack key signature chains offline (no secrets are ever taken on the command line)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+
+from warden.chain.inputs import hex0x, parse_hex
+from warden.cli.common import JsonOption, emit, new_app, note, stdout
+from warden.errors import BadInput
+from warden.keys.signature_chain import verify_signature_chain
+
+app = new_app("keys", "dstack app keys: check that a GetKey result was issued by a given KMS.")
+
+
+def _signature_chain(text: str) -> list[bytes]:
+    parts = [part.strip() for part in text.split(",")]
+    if any(not part for part in parts):
+        raise BadInput("--signature-chain: give the signatures as HEX,HEX with no empty entries")
+    return [parse_hex(part, f"signature {index} of --signature-chain") for index, part in enumerate(parts)]
+
+
+@app.command("verify")
+def verify(
+    app_id: Annotated[str, typer.Option("--app-id", metavar="HEX", help="The app id (20 bytes).")],
+    public_key: Annotated[
+        str, typer.Option("--public-key", metavar="HEX", help="The derived public key (SEC1, compressed or not).")
+    ],
+    purpose: Annotated[str, typer.Option("--purpose", metavar="TEXT", help="The purpose GetKey was called with.")],
+    signature_chain: Annotated[
+        str,
+        typer.Option("--signature-chain", metavar="SIG,SIG", help="GetKey's signature_chain: app-key sig, KMS sig."),
+    ],
+    kms_public_key: Annotated[
+        str | None,
+        typer.Option(
+            "--kms-public-key",
+            metavar="HEX",
+            help="The KMS root k256 key to expect (DstackKms kmsInfo.k256Pubkey); exit 1 if the chain differs.",
+        ),
+    ] = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Recover the app key and KMS root key behind a GetKey result, and compare with the expected KMS key.
+
+    Without --kms-public-key nothing is trusted yet: "valid" is null and the recovered KMS key is shown
+    for you to compare. Exit 1 when the chain leads to a different KMS key, 2 on malformed input.
+
+    Example: warden keys verify --app-id 5bb4ff9a3837357f19dc176407a5709c62eb6c56 --public-key KEY
+    --purpose signing --signature-chain SIG0,SIG1
+    --kms-public-key 0321529e458424ab1f710a3a57ec4dad2fb195ddca572f7469242ba6c7563085b6 --json
+    """
+    expected = parse_hex(kms_public_key, "--kms-public-key") if kms_public_key is not None else None
+    check = verify_signature_chain(
+        parse_hex(app_id, "--app-id"),
+        parse_hex(public_key, "--public-key"),
+        purpose,
+        _signature_chain(signature_chain),
+    )
+    valid = check.issued_by(expected) if expected is not None else None
+    data: dict[str, Any] = {
+        "app_public_key": hex0x(check.app_public_key),
+        "kms_public_key": hex0x(check.kms_public_key),
+        "valid": valid,
+    }
+    if valid is None:
+        note("no --kms-public-key: compare kms_public_key with the KMS's registered k256 key before trusting it")
+    emit(json_out, data, lambda: _summary(data))
+    if valid is False:
+        raise typer.Exit(1)
+
+
+def _summary(data: dict[str, Any]) -> None:
+    verdict = {True: "yes: issued by the expected KMS", False: "NO: issued by a different KMS key", None: "unchecked"}
+    stdout.print(f"app_public_key  {data['app_public_key']}", markup=False)
+    stdout.print(f"kms_public_key  {data['kms_public_key']}", markup=False)
+    stdout.print(f"valid           {verdict[data['valid']]}", markup=False)

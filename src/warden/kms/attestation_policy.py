@@ -1,0 +1,54 @@
+"""How the KMS checks a caller: a verified quote, report_data bound to the caller's key, a replayed event log."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from warden.identity.bootinfo import BootInfo, build_boot_info, os_image_hash_of_vm_config
+from warden.identity.device import DeviceIdFormula
+from warden.identity.eventlog import EventLogError, parse_event_log
+from warden.identity.quote import QuoteError, parse_collateral, quote_bytes, verify_quote
+
+
+@dataclass
+class AttestationPolicy:
+    """`root_ca_der` None trusts Intel's root; `collateral` returns the collateral for a quote."""
+
+    collateral: Callable[[bytes], Any]
+    root_ca_der: bytes | None = None
+    device_formula: DeviceIdFormula = "ppid"
+    clock: Callable[[], float] = field(default=time.time)
+
+    def boot_info(self, attestation: dict[str, Any], report_data: bytes, *, boottime: bool = False) -> BootInfo:
+        """BootInfo of a caller whose quote binds `report_data`; raises QuoteError / EventLogError otherwise."""
+        quote_hex = attestation.get("quote")
+        if not isinstance(quote_hex, str):
+            raise QuoteError("attestation has no quote")
+        raw = quote_bytes(quote_hex.encode())
+        verified = verify_quote(raw, self.collateral(raw), int(self.clock()), self.root_ca_der)
+        td = verified.quote.td
+        if td is None:
+            raise QuoteError("only TDX quotes are accepted")
+        if td.report_data != report_data:
+            raise QuoteError("the quote's report_data does not bind the requester's key")
+        log = attestation.get("event_log")
+        if log in (None, "", []):
+            raise EventLogError("attestation has no event log")
+        events = parse_event_log(log)
+        vm_config = attestation.get("vm_config")
+        return build_boot_info(
+            verified,
+            events,
+            vm_config_os_image_hash=os_image_hash_of_vm_config(vm_config if isinstance(vm_config, str) else None),
+            use_boottime_mr=boottime,
+            device_formula=self.device_formula,
+        )
+
+
+def fixed_collateral(collateral_json: str) -> Callable[[bytes], Any]:
+    """One collateral for every quote (the devnet's mock PKI, or a file fetched ahead of time)."""
+    parsed = parse_collateral(collateral_json)
+    return lambda _quote: parsed

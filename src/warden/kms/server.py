@@ -1,0 +1,54 @@
+"""The KMS over HTTP: `POST /prpc/KMS.<Method>` (and `/prpc/<Method>`) with JSON bodies, as dstack routes them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from starlette.concurrency import run_in_threadpool
+
+from warden.errors import WardenError
+from warden.kms.service import KmsService, error_status
+
+MAX_BODY = 1 << 20  # quotes and event logs are a few KiB; anything near a MiB is not a KMS request
+
+
+def create_kms_app(service: KmsService) -> FastAPI:
+    app = FastAPI(title="warden KMS", docs_url=None, redoc_url=None)
+    methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+        "GetMeta": lambda _body: service.meta(),
+        "GetAppEnvEncryptPubKey": service.env_encrypt_pub_key,
+        "GetAppKey": service.get_app_key,
+        "SignCert": service.sign_cert,
+        "GetKmsKey": service.get_kms_key,
+        "GetKmsAttestation": service.kms_attestation,
+    }
+
+    @app.get("/health", response_class=PlainTextResponse)
+    def health() -> str:
+        return "OK"
+
+    @app.api_route("/prpc/{method}", methods=["GET", "POST"])
+    async def prpc(method: str, request: Request) -> JSONResponse:
+        name = method.removeprefix("KMS.")
+        handler = methods.get(name)
+        if handler is None:
+            return JSONResponse({"error": f"unknown method {method}"}, status_code=404)
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            return JSONResponse({"error": "request too large"}, status_code=413)
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+        except ValueError:
+            return JSONResponse({"error": "request body is not JSON"}, status_code=400)
+        if not isinstance(body, dict):
+            return JSONResponse({"error": "request body must be a JSON object"}, status_code=400)
+        try:
+            return JSONResponse(await run_in_threadpool(handler, body))
+        except WardenError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=error_status(exc))
+
+    return app

@@ -1,0 +1,169 @@
+"""dstack's guest API (`POST /GetKey`, `/GetQuote`, `/Info`, `/Sign`, `/Verify`, `/Version`, …) for a devnet
+CVM, so the unmodified `dstack-sdk` client works against it over HTTP or a unix socket."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from warden.errors import WardenError
+from warden.identity.bootinfo import mr_aggregated
+from warden.identity.eventlog import app_identity
+from warden.keys import secp256k1
+from warden.tee.guest import Guest
+
+SIGN_PATH, SIGN_PURPOSE = "vms", "signing"  # the key dstack's Sign uses
+SECP256K1_NAMES = ("secp256k1", "k256", "")
+
+
+def create_guest_app(guest: Guest) -> FastAPI:
+    app = FastAPI(title="warden devnet guest agent", docs_url=None, redoc_url=None)
+
+    def handle(method: str, body: dict[str, Any]) -> dict[str, Any]:
+        cvm = guest.cvm
+        if method == "GetKey":
+            algorithm = str(body.get("algorithm") or "secp256k1")
+            if algorithm not in (*SECP256K1_NAMES, "ed25519"):
+                raise _bad(f"unsupported algorithm {algorithm!r}")
+            result = guest.get_key(str(body.get("path") or ""), str(body.get("purpose") or ""))
+            return {"key": result.key.hex(), "signature_chain": [s.hex() for s in result.signature_chain]}
+        if method == "GetQuote":
+            report_data = _hex(body.get("report_data"), "report_data")
+            if not report_data or len(report_data) > 64:
+                raise _bad("report_data must be 1 to 64 bytes")
+            return cvm.get_quote_response(report_data)
+        if method == "Info":
+            return _info(guest)
+        if method == "Version":
+            return {"version": guest.version, "rev": "warden-devnet"}
+        if method == "EmitEvent":
+            cvm.emit_event(str(body.get("event", "")), _hex(body.get("payload"), "payload"))
+            return {}
+        if method == "Sign":
+            return _sign(guest, str(body.get("algorithm", "")), _hex(body.get("data"), "data"))
+        if method == "Verify":
+            return {"valid": _verify(body)}
+        if method == "GetTlsKey":
+            names = tuple(str(n) for n in body.get("alt_names") or [])
+            cert = guest.request_certificate(str(body.get("subject") or cvm.app_id.hex()), names)
+            return {"key": cert.key_pem, "certificate_chain": cert.chain}
+        raise _bad(f"unknown method {method}", 404)
+
+    @app.post("/{method}")
+    async def route(method: str, request: Request) -> JSONResponse:
+        raw = await request.body()
+        try:
+            body = json.loads(raw) if raw.strip() else {}
+            if not isinstance(body, dict):
+                raise ValueError
+        except ValueError:
+            return JSONResponse({"error": "request body must be a JSON object"}, status_code=400)
+        try:
+            return JSONResponse(handle(method.removeprefix("prpc/"), body))
+        except _HttpError as exc:
+            return JSONResponse({"error": exc.message}, status_code=exc.status)
+        except WardenError as exc:
+            return JSONResponse({"error": str(exc)}, status_code=400 if exc.exit_code == 2 else 503)
+
+    return app
+
+
+class _HttpError(Exception):
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.message, self.status = message, status
+
+
+def _bad(message: str, status: int = 400) -> _HttpError:
+    return _HttpError(message, status)
+
+
+def _hex(value: Any, name: str) -> bytes:
+    if value in (None, ""):
+        return b""
+    if not isinstance(value, str):
+        raise _bad(f"{name} must be hex text")
+    try:
+        return bytes.fromhex(value.removeprefix("0x"))
+    except ValueError:
+        raise _bad(f"{name} is not hex") from None
+
+
+def _info(guest: Guest) -> dict[str, Any]:
+    cvm = guest.cvm
+    events = cvm.event_log()
+    identity = app_identity(events)
+    m = cvm.measurements
+    from warden.identity.quote import TdMeasurements
+
+    td = TdMeasurements(m.mr_td, m.rt_mr0, m.rt_mr1, m.rt_mr2, cvm.rt_mr3, bytes(64), bytes(48), bytes(48), bytes(48))
+    aggregated = mr_aggregated(td, cvm.rt_mr3).hex()
+    tcb_info = {
+        "mrtd": m.mr_td.hex(),
+        "rtmr0": m.rt_mr0.hex(),
+        "rtmr1": m.rt_mr1.hex(),
+        "rtmr2": m.rt_mr2.hex(),
+        "rtmr3": cvm.rt_mr3.hex(),
+        "mr_aggregated": aggregated,
+        "os_image_hash": cvm.os_image_hash.hex(),
+        "compose_hash": cvm.compose_hash.hex(),
+        # like a real guest agent: the device id of an unverified self-report is sha256(b"")
+        "device_id": hashlib.sha256(b"").hexdigest(),
+        "app_compose": "",
+        "event_log": [e.as_json() for e in events],
+    }
+    return {
+        "app_id": cvm.app_id.hex(),
+        "instance_id": cvm.instance_id.hex(),
+        "app_cert": guest.certificate.chain[0] if guest.certificate else "",
+        "tcb_info": json.dumps(tcb_info),
+        "app_name": cvm.app_id.hex(),
+        "device_id": tcb_info["device_id"],
+        "mr_aggregated": aggregated,
+        "os_image_hash": cvm.os_image_hash.hex(),
+        "key_provider_info": (identity.key_provider or b"").decode(errors="replace"),
+        "compose_hash": cvm.compose_hash.hex(),
+        "vm_config": cvm.vm_config(),
+    }
+
+
+def _sign(guest: Guest, algorithm: str, data: bytes) -> dict[str, Any]:
+    result = guest.get_key(SIGN_PATH, SIGN_PURPOSE)
+    chain = [s.hex() for s in result.signature_chain]
+    if algorithm == "ed25519":
+        key = Ed25519PrivateKey.from_private_bytes(result.key)
+        public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+        return {"signature": key.sign(data).hex(), "public_key": public.hex(), "signature_chain": chain}
+    if algorithm in ("secp256k1", "secp256k1_prehashed"):
+        digest = data if algorithm == "secp256k1_prehashed" else hashlib.sha256(data).digest()
+        if len(digest) != 32:
+            raise _bad("secp256k1_prehashed needs a 32-byte digest")
+        signature = secp256k1.sign_recoverable(result.key, digest)
+        return {"signature": signature.hex(), "public_key": result.public_key.hex(), "signature_chain": chain}
+    raise _bad(f"unsupported algorithm {algorithm!r}")
+
+
+def _verify(body: dict[str, Any]) -> bool:
+    algorithm = str(body.get("algorithm", ""))
+    data, signature = _hex(body.get("data"), "data"), _hex(body.get("signature"), "signature")
+    public_key = _hex(body.get("public_key"), "public_key")
+    if algorithm == "ed25519":
+        try:
+            Ed25519PublicKey.from_public_bytes(public_key).verify(signature, data)
+        except (InvalidSignature, ValueError):
+            return False
+        return True
+    if algorithm in ("secp256k1", "secp256k1_prehashed"):
+        digest = data if algorithm == "secp256k1_prehashed" else hashlib.sha256(data).digest()
+        try:
+            return secp256k1.recover(signature, digest) == secp256k1.normalize_public_key(public_key)
+        except WardenError:
+            return False
+    raise _bad(f"unsupported algorithm {algorithm!r}")

@@ -1,0 +1,42 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.world import COMPOSE_PLATFORM_A, COMPOSE_PLATFORM_B, OS_IMAGE, World
+from tests.support.chain import deploy_app, send
+from tests.support.http_server import serve
+from warden.chain.connection import Chain
+from warden.chain.kms import KmsRegistry
+from warden.chain.signer import Signer
+from warden.keys.app_keys import RootKeys
+from warden.kms.attestation_policy import AttestationPolicy, fixed_collateral
+from warden.kms.authorization import Authorizer
+from warden.kms.server import create_kms_app
+from warden.kms.service import KmsService, KmsSettings
+from warden.tee.pki import MockIntelPki
+
+
+def kms_service(
+    kms: KmsRegistry, pki: MockIntelPki, keys: RootKeys, csr_versions: tuple[int, ...] = (1, 2)
+) -> KmsService:
+    policy = AttestationPolicy(collateral=fixed_collateral(pki.collateral_json()), root_ca_der=pki.root_ca_der)
+    return KmsService(keys, Authorizer(kms), policy, KmsSettings(csr_api_versions=csr_versions))
+
+
+@pytest.fixture
+def world(chain: Chain, owner: Signer, kms: KmsRegistry, tmp_path: Path) -> Iterator[World]:
+    """The field report's setup: app shared-key-demo allows prod5, prod6 and hosted, both platforms' hashes."""
+    pki = MockIntelPki.load_or_create(tmp_path / "pki")
+    send(chain, owner, kms.add_os_image(OS_IMAGE))
+    service = kms_service(kms, pki, RootKeys.generate())
+    with serve(create_kms_app(service)) as url:
+        world = World(chain, owner, kms, None, pki, service, url, tmp_path)  # type: ignore[arg-type]
+        world.app = deploy_app(chain, owner, kms, device_id=world.node("prod5").device_id,
+                               compose_hash=COMPOSE_PLATFORM_A)  # fmt: skip
+        send(chain, owner, world.app.add_compose_hash(COMPOSE_PLATFORM_B))
+        world.allow_device("prod6")
+        world.allow_device("hosted")
+        yield world
