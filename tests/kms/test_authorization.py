@@ -85,7 +85,7 @@ def flaky(anvil: Anvil) -> Iterator[FlakyProxy]:
         yield proxy
 
 
-def through(url: str, chain: Chain, address: str, *, timeout: float = 0.5, retries: int = 1) -> KmsRegistry:
+def through(url: str, chain: Chain, address: str, *, timeout: float = 0.3, retries: int = 1) -> KmsRegistry:
     """A KmsRegistry whose RPC client talks to `url` (no network call to build it)."""
     return KmsRegistry(Chain(RpcClient(url, timeout=timeout, retries=retries, backoff=0.01), chain.chain_id), address)
 
@@ -168,7 +168,7 @@ def test_unreachable_rpc(chain: Chain, auth_kms: KmsRegistry, app_policy: AppAut
     ("faults", "cause"),
     [
         (("500", "500"), "RPC unavailable (HTTP 500) after 2 attempts"),
-        (("hang", "hang"), "RPC unavailable (timed out after 0.5s) after 2 attempts"),
+        (("hang", "hang"), "RPC unavailable (timed out after 0.3s) after 2 attempts"),
         (("reject",), "rejected by injected fault"),
     ],
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -24,9 +25,11 @@ from warden.cli.common import (
     contract_address,
     emit,
     new_app,
+    note,
     signer_for,
     stdout,
 )
+from warden.errors import BadInput
 
 app = new_app("kms", "Deploy and manage the DstackKms contract (app registry, factory, OS images).")
 os_image_app = new_app("os-image", "The OS images apps and KMS instances may boot (addOsImageHash …).")
@@ -206,3 +209,74 @@ def os_image_remove(
     Example: warden kms os-image remove 0x14ad…1c67
     """
     _change_os_images(hashes, False, kms, rpc_url, chain_id, private_key, keystore, wait, timeout, json_out)
+
+
+@app.command("serve")
+def serve(
+    host: Annotated[str, typer.Option("--host", metavar="HOST", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", metavar="PORT", help="Port to listen on.")] = 8000,
+    key_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--key-dir", metavar="DIR", help="Root keys (0600), generated on first start [default: $WARDEN_HOME/kms]."
+        ),
+    ] = None,
+    root_ca: Annotated[
+        Path | None,
+        typer.Option(
+            "--root-ca", metavar="FILE", help="Trust this attestation root (DER) instead of Intel's (devnet)."
+        ),
+    ] = None,
+    collateral: Annotated[
+        Path | None,
+        typer.Option("--collateral", metavar="FILE", help="Quote collateral JSON (TCB info, QE identity, CRLs)."),
+    ] = None,
+    csr_api_versions: Annotated[
+        str,
+        typer.Option(
+            "--csr-api-versions", metavar="LIST", help="SignCert versions accepted: 1,2; `1` acts like a 0.5.4 KMS."
+        ),
+    ] = "1,2",
+    kms: KmsOption = None,
+    rpc_url: RpcUrlOption = None,
+    chain_id: ChainIdOption = None,
+) -> None:
+    """Serve the KMS (POST /prpc/KMS.<Method>): keys only for attested callers the chain allows.
+
+    Example: warden kms serve --port 8011 --root-ca devnet-root.der --collateral devnet-collateral.json
+    """
+    # imported here: only `serve` needs the web stack, and every other command starts faster without it
+    import uvicorn
+
+    from warden.devnet.state import warden_home
+    from warden.kms.attestation_policy import AttestationPolicy, fixed_collateral
+    from warden.kms.authorization import Authorizer
+    from warden.kms.keystore import load_or_generate_root_keys
+    from warden.kms.server import create_kms_app
+    from warden.kms.service import KmsService, KmsSettings
+
+    versions = _versions(csr_api_versions)
+    if collateral is None:
+        raise BadInput("pass --collateral FILE: the TCB info, QE identity and CRLs quotes are checked against")
+    try:
+        collateral_json = collateral.read_text()
+        root = root_ca.read_bytes() if root_ca else None
+    except OSError as exc:
+        raise BadInput(f"cannot read {exc.filename}: {exc.strerror}") from None
+    policy = AttestationPolicy(collateral=fixed_collateral(collateral_json), root_ca_der=root)
+    registry = open_kms(rpc_url, chain_id, kms)
+    keys, generated = load_or_generate_root_keys(key_dir or warden_home() / "kms")
+    service = KmsService(keys, Authorizer(registry), policy, KmsSettings(csr_api_versions=versions))
+    note(f"root keys {'generated' if generated else 'loaded'}: k256 public key 0x{keys.k256_public_key.hex()}")
+    note(f"KMS for DstackKms {registry.address} on http://{host}:{port} (CSR API {csr_api_versions}); Ctrl-C stops")
+    uvicorn.run(create_kms_app(service), host=host, port=port, log_level="warning", access_log=False)
+
+
+def _versions(text: str) -> tuple[int, ...]:
+    try:
+        versions = tuple(sorted({int(v) for v in text.split(",") if v.strip()}))
+    except ValueError:
+        raise BadInput(f"invalid --csr-api-versions {text!r}: a comma-separated list of 1 and 2") from None
+    if not versions or any(v not in (1, 2) for v in versions):
+        raise BadInput(f"invalid --csr-api-versions {text!r}: a comma-separated list of 1 and 2")
+    return versions

@@ -1,0 +1,88 @@
+"""`warden kms serve` as a process: root keys generated once with mode 0600, reused on restart."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support.cli import WARDEN_ENV, assert_clean_error, warden
+from warden.chain.kms import KmsRegistry
+from warden.devnet.anvil import Anvil
+from warden.tee.pki import MockIntelPki
+
+WARDEN = str(Path(sys.executable).parent / "warden")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def run_kms(tmp_path: Path, anvil: Anvil, kms: KmsRegistry, *extra: str) -> tuple[subprocess.Popen[str], str]:
+    pki = MockIntelPki.load_or_create(tmp_path / "pki")
+    (tmp_path / "root.der").write_bytes(pki.root_ca_der)
+    (tmp_path / "collateral.json").write_text(pki.collateral_json())
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in WARDEN_ENV} | {"WARDEN_HOME": str(tmp_path / "home")}
+    process = subprocess.Popen(
+        [WARDEN, "kms", "serve", "--port", str(port), "--kms", kms.address, "--rpc-url", anvil.url,
+         "--root-ca", str(tmp_path / "root.der"), "--collateral", str(tmp_path / "collateral.json"), *extra],
+        env=env, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url + "/health").status_code == 200:
+                return process, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    process.kill()
+    raise AssertionError(f"kms serve did not come up: {process.stderr.read() if process.stderr else ''}")
+
+
+def stop(process: subprocess.Popen[str]) -> str:
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=15)
+    return err
+
+
+def test_serve_generates_root_keys_once_and_reports_meta(tmp_path: Path, anvil: Anvil, kms: KmsRegistry) -> None:
+    process, url = run_kms(tmp_path, anvil, kms, "--csr-api-versions", "1")
+    try:
+        meta = httpx.post(url + "/prpc/KMS.GetMeta", json={}).json()
+    finally:
+        first_err = stop(process)
+    assert meta["kms_contract_address"] == kms.address and meta["chain_id"] == 31337
+    assert meta["supported_csr_api_versions"] == [1]
+    assert "generated" in first_err
+    key_dir = tmp_path / "home" / "kms"
+    for path in key_dir.iterdir():
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
+    assert stat.S_IMODE(key_dir.stat().st_mode) == 0o700
+    secrets = [p.read_bytes().hex() for p in key_dir.iterdir()]
+    assert not any(s in first_err for s in secrets)  # keys never reach the logs
+
+    process, url = run_kms(tmp_path, anvil, kms)
+    try:
+        again = httpx.post(url + "/prpc/KMS.GetMeta", json={}).json()
+    finally:
+        second_err = stop(process)
+    assert again["k256_pubkey"] == meta["k256_pubkey"] and "loaded" in second_err
+    assert again["supported_csr_api_versions"] == [1, 2]
+
+
+def test_serve_refuses_bad_options(tmp_path: Path) -> None:
+    assert_clean_error(warden("kms", "serve", "--csr-api-versions", "3", "--collateral", "x"), 2, "csr-api-versions")
+    assert_clean_error(warden("kms", "serve"), 2, "--collateral")
+    missing = warden("kms", "serve", "--collateral", str(tmp_path / "nope.json"))
+    assert_clean_error(missing, 2, "cannot read")
