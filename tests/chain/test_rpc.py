@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from tests.support.flaky_proxy import Action, FlakyProxy
@@ -184,3 +186,15 @@ def test_connect_to_an_unreachable_rpc_fails_with_exit_code_1(dead_url: str) -> 
     assert f"eth_chainId: RPC unavailable (cannot connect (ConnectError)) after 1 attempts; tried {dead_url}" == str(
         caught.value
     )
+
+
+def test_http_request_logs_never_show_the_rpc_path(anvil: Anvil, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    secret_url = anvil.url + "/?apikey=SECRET-API-KEY"
+    client = RpcClient(secret_url)
+    try:
+        client.call("eth_chainId")
+    finally:
+        client.close()
+    assert "SECRET-API-KEY" not in caplog.text
+    assert "127.0.0.1" in caplog.text  # the request is still logged, with scheme, host and port

@@ -9,6 +9,7 @@ hash, so a second delivery cannot execute twice.
 from __future__ import annotations
 
 import itertools
+import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,18 @@ import httpx
 from warden.errors import BadInput, OperationFailed
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+
+
+class _RedactUrls(logging.Filter):
+    """httpx logs every request with its full URL at INFO; RPC URLs often carry an API key in the path."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.args:
+            record.args = tuple(redact_url(str(a)) if isinstance(a, httpx.URL) else a for a in record.args)
+        return True
+
+
+logging.getLogger("httpx").addFilter(_RedactUrls())
 
 
 class RpcUnavailable(OperationFailed):
