@@ -14,6 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from warden.errors import BadInput, OperationFailed, WardenError
@@ -58,12 +59,17 @@ class KmsService:
     self_attestation: Callable[[bytes], dict[str, Any]] | None = None
     clock: Callable[[], float] = field(default=time.time)
 
+    @cached_property
+    def root_ca_pem(self) -> str:
+        """The root CA certificate (a function of the root key alone), built once instead of per request."""
+        return pem(root_ca_certificate(self.keys.ca_secret))
+
     # -- unauthenticated ---------------------------------------------------------------------------
     def meta(self) -> dict[str, Any]:
         info = self.authorizer.info()
         return {
             "version": self.settings.version,
-            "ca_cert": pem(root_ca_certificate(self.keys.ca_secret)),
+            "ca_cert": self.root_ca_pem,
             "k256_pubkey": self.keys.k256_public_key.hex(),
             "allow_any_upgrade": False,
             "is_dev": False,
@@ -110,7 +116,7 @@ class KmsService:
         boot, decision = self._authorized_app(body, report_data_for(APP_KEY_PURPOSE, requester))
         keys = derive_app_keys(self.keys, boot.app_id, boot.instance_id)
         released = {
-            "ca_cert": pem(root_ca_certificate(self.keys.ca_secret)),
+            "ca_cert": self.root_ca_pem,
             "disk_crypt_key": keys.disk_crypt_key.hex(),
             "env_crypt_key": keys.env_crypt_key.hex(),
             "k256_key": keys.k256_key.hex(),
@@ -136,7 +142,7 @@ class KmsService:
         now = dt.datetime.fromtimestamp(self.clock(), dt.UTC)
         leaf = issue_leaf(request, app_ca, ca_secret, boot.app_id, now)
         log.info("signed a certificate for app %s (CSR v%d)", boot.app_id.hex(), version)
-        return {"certificate_chain": [pem(leaf), pem(app_ca), pem(root_ca_certificate(self.keys.ca_secret))]}
+        return {"certificate_chain": [pem(leaf), pem(app_ca), self.root_ca_pem]}
 
     def get_kms_key(self, body: dict[str, Any]) -> dict[str, Any]:
         """Hand the root keys to another KMS replica that the chain allows (isKmsAllowed)."""
