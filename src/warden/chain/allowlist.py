@@ -12,7 +12,9 @@ from typing import Literal
 
 from warden.chain.connection import Chain
 from warden.chain.contract import Contract
+from warden.chain.history import read_history
 from warden.chain.inputs import hex0x
+from warden.chain.logcache import LogCache
 from warden.chain.signer import Signer
 from warden.chain.tx import TxOutcome, TxRequest, send_all, wait_all
 from warden.errors import BadInput
@@ -44,6 +46,36 @@ class AllowlistSpec:
     getter: str  # e.g. allowedDeviceIds
     add: Callable[[bytes], TxRequest]
     remove: Callable[[bytes], TxRequest]
+
+
+@dataclass(frozen=True)
+class Member:
+    """An id in the set now, with the block and transaction that (last) added it."""
+
+    id: bytes
+    block: int
+    tx: str
+
+
+def current_members(
+    spec: AllowlistSpec,
+    events: Sequence[str],
+    added_event: str,
+    arg: str,
+    cache: LogCache | None = None,
+) -> tuple[list[Member], int]:
+    """Every id the contract's own `added_event`s name that is still in the set at the head, and the head.
+
+    `events` are the event names read (the same list for a set's listing and its history shares one cache).
+    """
+    history = read_history(spec.contract, events, cache=cache)
+    last_added: dict[bytes, tuple[int, str]] = {}
+    for event in history.events:
+        if event.event == added_event:
+            last_added[bytes(event.args[arg])] = (event.block_number, event.tx_hash)
+    ids = list(last_added)
+    present = membership(spec, ids, block=history.head)
+    return [Member(i, *last_added[i]) for i, ok in zip(ids, present, strict=True) if ok], history.head
 
 
 def reject_duplicates(ids: Sequence[bytes], what: str) -> None:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from warden.chain.allowlist import AllowlistSpec, ItemResult, Plan, membership, plan
+from warden.chain.allowlist import AllowlistSpec, ItemResult, Plan, current_members, membership, plan
 from warden.chain.app import AppAuth
 from warden.chain.connection import Chain
 from warden.chain.history import History, read_history
@@ -81,23 +81,13 @@ def device_history(app: AppAuth, cache: LogCache | None = None) -> History:
 
 def list_devices(app: AppAuth, inventory: Inventory, cache: LogCache | None = None) -> DeviceAllowlist:
     """Every device allowed now, each confirmed on chain at one block, with its node name if known."""
-    history = device_history(app, cache)
-    last_added: dict[bytes, tuple[int, str]] = {}
-    for event in history.events:
-        if event.event == "DeviceAdded":
-            last_added[bytes(event.args["deviceId"])] = (event.block_number, event.tx_hash)
-    owner, allow_any = app.call_many([("owner", ()), ("allowAnyDevice", ())], block=history.head)
+    members, head = current_members(device_spec(app), DEVICE_EVENTS, "DeviceAdded", "deviceId", cache)
+    owner, allow_any = app.call_many([("owner", ()), ("allowAnyDevice", ())], block=head)
     for value in (owner, allow_any):
         if isinstance(value, Exception):
             raise value
-    candidates = list(last_added)
-    allowed = membership(device_spec(app), candidates, block=history.head)
-    devices = [
-        AllowedDevice(d, inventory.name_for_device(d), *last_added[d])
-        for d, ok in zip(candidates, allowed, strict=True)
-        if ok
-    ]
-    return DeviceAllowlist(app.address, app.chain.chain_id, str(owner), bool(allow_any), devices, history.head)
+    devices = [AllowedDevice(m.id, inventory.name_for_device(m.id), m.block, m.tx) for m in members]
+    return DeviceAllowlist(app.address, app.chain.chain_id, str(owner), bool(allow_any), devices, head)
 
 
 def history_json(app: AppAuth, inventory: Inventory, cache: LogCache | None = None) -> list[dict[str, Any]]:
