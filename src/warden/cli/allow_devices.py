@@ -11,10 +11,8 @@ from rich.table import Table
 
 from warden.chain.allowlist import apply
 from warden.chain.app import AppAuth
-from warden.chain.connection import Chain
 from warden.chain.inputs import hex0x
-from warden.chain.safe import calldata_lines, safe_batch, write_safe_batch
-from warden.chain.tx import TxRequest, check_owner, execute
+from warden.chain.tx import check_owner, execute
 from warden.cli.common import (
     ChainIdOption,
     ChainOption,
@@ -28,6 +26,7 @@ from warden.cli.common import (
     app_address,
     connect,
     emit,
+    emit_offline,
     load_inventory,
     log_cache,
     new_app,
@@ -234,7 +233,7 @@ def _change(
     if safe_batch_file or calldata:
         if requests:
             owner = contract.owner()
-            _emit_offline(contract.chain, owner, requests, safe_batch_file, data, f"{verb} devices", json_out)
+            emit_offline(contract.chain, owner, requests, safe_batch_file, data, f"{verb} devices", json_out)
         else:  # an empty batch would only be a Safe transaction that does nothing
             written = "; no batch written" if safe_batch_file else ""
             note(f"nothing to change: every device given is already {'allowed' if add else 'not allowed'}{written}")
@@ -263,32 +262,6 @@ def _change(
     emit(json_out, data, human)
     if any(r["status"] == "failed" for r in data["results"]):
         raise typer.Exit(1)
-
-
-def _emit_offline(
-    chain: Chain,
-    owner: str,
-    requests: list[TxRequest],
-    safe_batch_file: Path | None,
-    data: dict[str, Any],
-    what: str,
-    json_out: bool,
-) -> None:
-    """The changes for an owner that is not a key: a Safe batch file, or target + calldata per change."""
-    if safe_batch_file is not None:
-        batch = safe_batch(requests, chain_id=chain.chain_id, safe=owner, name=f"warden: {what} on {data['app']}")
-        write_safe_batch(safe_batch_file, batch)
-        data["safe_batch"] = str(safe_batch_file)
-        data["transactions"] = len(requests)
-        note(
-            f"wrote {len(requests)} change(s) to {safe_batch_file}: open the Safe {owner} in the Safe app, "
-            "Transaction Builder → drag and drop the file, then sign and execute"
-        )
-    else:
-        data["calls"] = calldata_lines(requests)
-        if not json_out:
-            for call in data["calls"]:
-                stdout.print(f"to {call['to']}  data {call['data']}  # {call['call']}", markup=False)
 
 
 def add_command(
@@ -374,7 +347,7 @@ def _set_allow_any(
         return
     request = contract.set_allow_any_device(wanted)
     if safe_batch_file or calldata:
-        _emit_offline(contract.chain, contract.owner(), [request], safe_batch_file, data,
+        emit_offline(contract.chain, contract.owner(), [request], safe_batch_file, data,
                       f"set allowAnyDevice {str(wanted).lower()}", json_out)  # fmt: skip
         data["allow_any_device"] = wanted
         if json_out:

@@ -19,7 +19,9 @@ from typer.core import TyperGroup
 from warden.chain.connection import KNOWN_CHAINS, Chain
 from warden.chain.inputs import HEX_DIGITS, parse_address
 from warden.chain.logcache import LogCache
+from warden.chain.safe import calldata_lines, safe_batch, write_safe_batch
 from warden.chain.signer import Signer, load_signer, signer_from_key
+from warden.chain.tx import TxRequest
 from warden.devnet.anvil import DEV_PRIVATE_KEY
 from warden.devnet.state import load_state, warden_home
 from warden.errors import BadInput, WardenError
@@ -236,3 +238,29 @@ def contract_address(value: str | None, env_names: tuple[str, ...], devnet_field
 
 def _ask_password(prompt: str) -> str:
     return str(typer.prompt(prompt, hide_input=True))
+
+
+def emit_offline(
+    chain: Chain,
+    owner: str,
+    requests: list[TxRequest],
+    safe_batch_file: Path | None,
+    data: dict[str, Any],
+    what: str,
+    json_out: bool,
+) -> None:
+    """The changes for an owner that is not a key: a Safe batch file, or target + calldata per change."""
+    if safe_batch_file is not None:
+        batch = safe_batch(requests, chain_id=chain.chain_id, safe=owner, name=f"warden: {what} on {data['app']}")
+        write_safe_batch(safe_batch_file, batch)
+        data["safe_batch"] = str(safe_batch_file)
+        data["transactions"] = len(requests)
+        note(
+            f"wrote {len(requests)} change(s) to {safe_batch_file}: open the Safe {owner} in the Safe app, "
+            "Transaction Builder → drag and drop the file, then sign and execute"
+        )
+    else:
+        data["calls"] = calldata_lines(requests)
+        if not json_out:
+            for call in data["calls"]:
+                stdout.print(f"to {call['to']}  data {call['data']}  # {call['call']}", markup=False)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from warden import __version__
-from warden.cli import allow_devices, attest, auth, devnet, keys, kms
+from warden.cli import allow_devices, attest, auth, compose_hashes, devnet, keys, kms
 from warden.cli import app as app_commands
+from warden.cli import compose as compose_commands
 from warden.cli.common import new_app, stdout
+from warden.cli.preflight import preflight_command
 
 app = new_app(
     "warden",
@@ -16,9 +18,12 @@ app.add_typer(kms.app)
 app.add_typer(app_commands.app)
 app.add_typer(allow_devices.app)
 app.add_typer(attest.app)
+app.add_typer(compose_hashes.app)
 app.add_typer(devnet.app)
+app.command("preflight")(preflight_command)
 app.add_typer(auth.app)
 app.add_typer(keys.app)
+app.add_typer(compose_commands.app)
 
 
 @app.command("version")
