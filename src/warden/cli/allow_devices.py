@@ -9,7 +9,6 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from warden.chain.allowlist import apply
 from warden.chain.app import AppAuth
 from warden.chain.inputs import hex0x
 from warden.chain.tx import check_owner, execute
@@ -24,6 +23,7 @@ from warden.cli.common import (
     TimeoutOption,
     WaitOption,
     app_address,
+    carry_out,
     connect,
     emit,
     emit_offline,
@@ -227,28 +227,17 @@ def _change(
             f"(warden allow-devices disallow-any {contract.address})"
         )
     planned = plan_devices(contract, targets, add=add)
-    requests = planned.requests(device_spec(contract))
     data: dict[str, Any] = {"app": contract.address, "allow_any_device": allow_any}
-
-    if safe_batch_file or calldata:
-        if requests:
-            owner = contract.owner()
-            emit_offline(contract.chain, owner, requests, safe_batch_file, data, f"{verb} devices", json_out)
-        else:  # an empty batch would only be a Safe transaction that does nothing
-            written = "; no batch written" if safe_batch_file else ""
-            note(f"nothing to change: every device given is already {'allowed' if add else 'not allowed'}{written}")
-        data["results"] = results_json(planned.results, targets)
+    results, offline = carry_out(
+        contract, device_spec(contract), planned, noun="device", data=data, wait=wait, timeout=timeout,
+        safe_batch_file=safe_batch_file, calldata=calldata, private_key=private_key, keystore=keystore,
+        json_out=json_out,
+    )  # fmt: skip
+    data["results"] = results_json(results, targets)
+    if offline:
         if json_out:
             emit(True, data, lambda: None)
         return
-
-    signer = signer_for(contract.chain, private_key, keystore)
-    check_owner(contract.owner(), signer, f"app {contract.address}", contract.chain)
-    with receipt_progress(wait and bool(requests) and not json_out) as progress:
-        results = apply(
-            contract.chain, signer, device_spec(contract), planned, wait=wait, timeout=timeout, on_progress=progress
-        )
-    data["results"] = results_json(results, targets)
 
     def human() -> None:
         table = Table("device_id", "node", "status", "tx")

@@ -16,12 +16,14 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from typer.core import TyperGroup
 
+from warden.chain.allowlist import AllowlistSpec, ItemResult, Plan, apply
 from warden.chain.connection import KNOWN_CHAINS, Chain
+from warden.chain.contract import Contract
 from warden.chain.inputs import HEX_DIGITS, parse_address
 from warden.chain.logcache import LogCache
 from warden.chain.safe import calldata_lines, safe_batch, write_safe_batch
 from warden.chain.signer import Signer, load_signer, signer_from_key
-from warden.chain.tx import TxRequest
+from warden.chain.tx import TxRequest, check_owner
 from warden.devnet.anvil import DEV_PRIVATE_KEY
 from warden.devnet.state import load_state, warden_home
 from warden.errors import BadInput, WardenError
@@ -264,3 +266,42 @@ def emit_offline(
         if not json_out:
             for call in data["calls"]:
                 stdout.print(f"to {call['to']}  data {call['data']}  # {call['call']}", markup=False)
+
+
+def carry_out(
+    contract: Contract,
+    spec: AllowlistSpec,
+    planned: Plan,
+    *,
+    noun: str,
+    data: dict[str, Any],
+    wait: bool,
+    timeout: float,
+    safe_batch_file: Path | None,
+    calldata: bool,
+    private_key: str | None,
+    keystore: str | None,
+    json_out: bool,
+) -> tuple[list[ItemResult], bool]:
+    """Send a plan's changes, or (for an owner that is not a key) write them as a Safe batch or calldata.
+
+    Returns the per-item results and whether they were written instead of sent.
+    """
+    if safe_batch_file and calldata:
+        raise BadInput("choose one of --safe-batch and --calldata")
+    if safe_batch_file or calldata:
+        requests = planned.requests(spec)
+        verb = "add" if planned.add else "remove"
+        if requests:
+            emit_offline(contract.chain, contract.call("owner"), requests, safe_batch_file, data, f"{verb} {noun}s",
+                         json_out)  # fmt: skip
+        else:  # an empty batch would only be a Safe transaction that does nothing
+            written = "; no batch written" if safe_batch_file else ""
+            state = "allowed" if planned.add else "not allowed"
+            note(f"nothing to change: every {noun} given is already {state}{written}")
+        return planned.results, True
+    signer = signer_for(contract.chain, private_key, keystore)
+    check_owner(str(contract.call("owner")), signer, f"app {contract.address}", contract.chain)
+    with receipt_progress(wait and bool(planned.todo) and not json_out) as progress:
+        results = apply(contract.chain, signer, spec, planned, wait=wait, timeout=timeout, on_progress=progress)
+    return results, False

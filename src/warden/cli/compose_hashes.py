@@ -8,10 +8,9 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from warden.chain.allowlist import apply, plan, reject_duplicates
+from warden.chain.allowlist import plan, reject_duplicates
 from warden.chain.app import AppAuth
 from warden.chain.inputs import hex0x
-from warden.chain.tx import check_owner
 from warden.cli.common import (
     ChainIdOption,
     ChainOption,
@@ -22,14 +21,11 @@ from warden.cli.common import (
     TimeoutOption,
     WaitOption,
     app_address,
+    carry_out,
     connect,
     emit,
-    emit_offline,
     log_cache,
     new_app,
-    note,
-    receipt_progress,
-    signer_for,
     stdout,
 )
 from warden.errors import BadInput
@@ -113,27 +109,17 @@ def list_command(
 def _change(add: bool, app_text: str, items: list[str], wait: bool, timeout: float, safe_batch_file: Path | None,
             calldata: bool, rpc_url: str | None, chain: str | None, chain_id: int | None, private_key: str | None,
             keystore: str | None, json_out: bool) -> None:  # fmt: skip
-    if safe_batch_file and calldata:
-        raise BadInput("choose one of --safe-batch and --calldata")
     found = resolve_items(items)
     contract = _open(app_text, rpc_url, chain_id, chain)
     spec = compose_hash_spec(contract)
     planned = plan(spec, [h for h, _ in found], add=add)
     sources = {h: s for h, s in found}
     data: dict[str, Any] = {"app": contract.address}
-    if safe_batch_file or calldata:
-        requests = planned.requests(spec)
-        if requests:
-            what = f"{'add' if add else 'remove'} compose hashes"
-            emit_offline(contract.chain, contract.owner(), requests, safe_batch_file, data, what, json_out)
-        else:
-            note("nothing to change: every compose hash given is already in the wanted state")
-        results = planned.results
-    else:
-        signer = signer_for(contract.chain, private_key, keystore)
-        check_owner(contract.owner(), signer, f"app {contract.address}", contract.chain)
-        with receipt_progress(wait and bool(planned.todo) and not json_out) as progress:
-            results = apply(contract.chain, signer, spec, planned, wait=wait, timeout=timeout, on_progress=progress)
+    results, _ = carry_out(
+        contract, spec, planned, noun="compose hash", data=data, wait=wait, timeout=timeout,
+        safe_batch_file=safe_batch_file, calldata=calldata, private_key=private_key, keystore=keystore,
+        json_out=json_out,
+    )  # fmt: skip
     data["results"] = [r.as_json("compose_hash") | {"source": sources.get(r.id)} for r in results]
 
     def human() -> None:
