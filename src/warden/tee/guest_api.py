@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse
 from warden.errors import WardenError
 from warden.identity.bootinfo import mr_aggregated
 from warden.identity.eventlog import app_identity
+from warden.identity.quote import TdMeasurements
 from warden.keys import secp256k1
 from warden.tee.guest import Guest
 
@@ -101,8 +102,6 @@ def _info(guest: Guest) -> dict[str, Any]:
     events = cvm.event_log()
     identity = app_identity(events)
     m = cvm.measurements
-    from warden.identity.quote import TdMeasurements
-
     td = TdMeasurements(m.mr_td, m.rt_mr0, m.rt_mr1, m.rt_mr2, cvm.rt_mr3, bytes(64), bytes(48), bytes(48), bytes(48))
     aggregated = mr_aggregated(td, cvm.rt_mr3).hex()
     tcb_info = {
