@@ -8,6 +8,7 @@ from warden.cli import app as app_commands
 from warden.cli import compose as compose_commands
 from warden.cli.common import new_app, stdout
 from warden.cli.preflight import preflight_command
+from warden.cli.serve import serve_command
 
 app = new_app(
     "warden",
@@ -21,6 +22,7 @@ app.add_typer(attest.app)
 app.add_typer(compose_hashes.app)
 app.add_typer(devnet.app)
 app.command("preflight")(preflight_command)
+app.command("serve")(serve_command)
 app.add_typer(auth.app)
 app.add_typer(keys.app)
 app.add_typer(compose_commands.app)

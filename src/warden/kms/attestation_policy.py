@@ -10,7 +10,7 @@ from typing import Any
 from warden.identity.bootinfo import BootInfo, build_boot_info, os_image_hash_of_vm_config
 from warden.identity.device import DeviceIdFormula
 from warden.identity.eventlog import EventLogError, parse_event_log
-from warden.identity.quote import QuoteError, parse_collateral, quote_bytes, verify_quote
+from warden.identity.quote import QuoteError, VerifiedQuote, parse_collateral, quote_bytes, verify_quote
 
 
 @dataclass
@@ -22,13 +22,16 @@ class AttestationPolicy:
     device_formula: DeviceIdFormula = "ppid"
     clock: Callable[[], float] = field(default=time.time)
 
+    def verify(self, raw: bytes) -> VerifiedQuote:
+        """Verify a quote now, against this policy's root and collateral (raises QuoteError)."""
+        return verify_quote(raw, self.collateral(raw), int(self.clock()), self.root_ca_der)
+
     def boot_info(self, attestation: dict[str, Any], report_data: bytes, *, boottime: bool = False) -> BootInfo:
         """BootInfo of a caller whose quote binds `report_data`; raises QuoteError / EventLogError otherwise."""
         quote_hex = attestation.get("quote")
         if not isinstance(quote_hex, str):
             raise QuoteError("attestation has no quote")
-        raw = quote_bytes(quote_hex.encode())
-        verified = verify_quote(raw, self.collateral(raw), int(self.clock()), self.root_ca_der)
+        verified = self.verify(quote_bytes(quote_hex.encode()))
         td = verified.quote.td
         if td is None:
             raise QuoteError("only TDX quotes are accepted")

@@ -27,6 +27,7 @@ from warden.tee.pki import (
     write_private,
     write_public,
 )
+from warden.tee.quote import MR_SIZE, build_tdx_quote
 
 PPID_SIZE = 16
 NODE_FORMAT = 1
@@ -112,6 +113,14 @@ class SimNode:
         self._forget_pck()
         self.save()
         return self.ppid
+
+    def host_quote(self, pki: MockIntelPki, report_data: bytes = b"") -> bytes:
+        """A quote from the node's own agent (no CVM measurements): what it posts to the control plane so
+        the control plane learns the node's current PPID, hence device id, from verified attestation."""
+        zero = bytes(MR_SIZE)
+        return build_tdx_quote(
+            self.pck(pki), pki, mr_td=zero, rt_mr0=zero, rt_mr1=zero, rt_mr2=zero, rt_mr3=zero, report_data=report_data
+        )
 
     def set_tcb(self, tcb: TcbState) -> None:
         """Put the platform at an UpToDate or OutOfDate TCB level (its next PCK certificate carries those SVNs)."""

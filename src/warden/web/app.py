@@ -1,0 +1,41 @@
+"""The control plane as one ASGI app: the JSON API under /api (OpenAPI at /api/openapi.json) and the dashboard."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from warden import __version__
+from warden.errors import BadInput, WardenError
+from warden.fleet.store import NotFound
+from warden.web import api
+from warden.web.plane import ControlPlane
+
+
+def error_status(exc: WardenError) -> int:
+    if isinstance(exc, NotFound):
+        return 404
+    return 400 if isinstance(exc, BadInput) else 502
+
+
+def create_control_plane_app(plane: ControlPlane) -> FastAPI:
+    app = FastAPI(
+        title="warden control plane",
+        version=__version__,
+        description="Fleet inventory, device-identity history, CVM placement and the merged device allowlist.",
+        openapi_url="/api/openapi.json",
+        docs_url="/api/docs",
+        redoc_url=None,
+    )
+    app.state.plane = plane
+
+    @app.exception_handler(WardenError)
+    async def warden_error(_request: Request, exc: WardenError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=error_status(exc))
+
+    @app.get("/health", include_in_schema=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    app.include_router(api.router)
+    return app

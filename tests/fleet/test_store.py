@@ -1,0 +1,139 @@
+"""The inventory on SQLite and PostgreSQL: schema from the migrations, tokens, identity history, isolation."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+
+from tests.support.control_plane import DATABASES, database_url
+from warden.errors import BadInput
+from warden.fleet.database import engine_for, head_revision, schema_revision
+from warden.fleet.models import Base
+from warden.fleet.store import AppView, Fleet, NotFound
+
+APP = "0x" + "11" * 20
+OTHER_APP = "0x" + "22" * 20
+OLD, NEW = bytes([1]) * 32, bytes([2]) * 32
+
+
+@pytest.fixture(params=DATABASES)
+def fleet(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fleet]:
+    with database_url(request.param, tmp_path) as url:
+        opened = Fleet.open(url)
+        try:
+            yield opened
+        finally:
+            opened.close()
+
+
+def test_migrations_create_exactly_the_models_schema(fleet: Fleet) -> None:
+    assert schema_revision(fleet.engine) == head_revision()
+    with fleet.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+    assert differences == []
+
+
+def test_reopening_an_existing_database_keeps_its_data(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'inv.db'}"
+    first = Fleet.open(url)
+    workspace, token = first.create_workspace("acme")
+    first.close()
+    again = Fleet.open(url)  # migrations are idempotent
+    assert again.workspace_for_token(token) == workspace
+    again.close()
+
+
+def test_tokens_identify_their_workspace_and_are_stored_hashed(fleet: Fleet) -> None:
+    acme, acme_token = fleet.create_workspace("acme")
+    beta, beta_token = fleet.create_workspace("beta")
+    assert fleet.workspace_for_token(acme_token) == acme
+    assert fleet.workspace_for_token(beta_token) == beta
+    assert fleet.workspace_for_token(acme_token + "x") is None
+    with fleet.engine.connect() as connection:
+        stored = [row[0] for row in connection.exec_driver_sql("SELECT token_sha256 FROM api_tokens")]
+    assert acme_token not in stored and len(stored) == 2
+    with pytest.raises(BadInput, match="exists already"):
+        fleet.create_workspace("acme")
+
+
+def test_a_ppid_change_appends_to_the_history_and_flags_stranded_cvms(fleet: Fleet) -> None:
+    acme, _ = fleet.create_workspace("acme")
+    fleet.add_node("prod6", region="eu-west")
+    fleet.grant(acme, "prod6")
+    first = fleet.record_identity("prod6", b"a" * 16, OLD, seen_at=1000)
+    assert first.changed and first.old_device_id is None
+    fleet.register_app(acme, APP, chain_id=31337, name="demo")
+    fleet.register_app(acme, OTHER_APP, chain_id=31337, name="open")
+    fleet.add_cvm(acme, "demo-2", app="demo", node="prod6", status="running")
+    fleet.add_cvm(acme, "open-1", app="open", node="prod6", status="running")
+
+    same = fleet.record_identity("prod6", b"a" * 16, OLD, seen_at=1500)
+    assert not same.changed and same.flagged_cvms == []
+
+    asked: list[tuple[str, bytes]] = []
+
+    def allows(app: AppView, device: bytes) -> bool:
+        asked.append((app.address, device))
+        return app.address == OTHER_APP  # the second app runs with allowAnyDevice, say
+
+    update = fleet.record_identity("prod6", b"b" * 16, NEW, allows=allows, seen_at=2000)
+    assert update.changed and update.old_device_id == OLD and update.flagged_cvms == ["demo-2"]
+    assert sorted(asked) == sorted([(APP, NEW), (OTHER_APP, NEW)])
+
+    history = fleet.node_history(acme, "prod6")
+    assert [(h.old_device_id, h.device_id, h.first_seen, h.last_seen) for h in history] == [
+        (None, OLD, 1000, 1500),
+        (OLD, NEW, 2000, 2000),
+    ]
+    stranded = fleet.find_cvm(acme, "demo-2")
+    assert stranded.device_allowed is False and stranded.node_device_id == NEW
+    assert stranded.status_reason is not None and "does not allow" in stranded.status_reason
+    assert fleet.find_cvm(acme, "open-1").device_allowed is True
+    assert fleet.node(acme, "prod6").ppid == b"b" * 16
+
+
+def test_a_workspace_sees_only_nodes_it_may_deploy_to(fleet: Fleet) -> None:
+    acme, _ = fleet.create_workspace("acme")
+    beta, _ = fleet.create_workspace("beta")
+    for name in ("prod5", "prod9"):
+        fleet.add_node(name)
+        fleet.record_identity(name, name.encode() * 2, name.encode().ljust(32, b"."))
+    fleet.grant(acme, "prod5")
+    fleet.grant(beta, "prod9")
+    assert [n.name for n in fleet.nodes(acme)] == ["prod5"]
+    with pytest.raises(NotFound):
+        fleet.node(acme, "prod9")
+    with pytest.raises(NotFound):
+        fleet.node_history(acme, "prod9")
+    fleet.register_app(acme, APP, chain_id=1)
+    with pytest.raises(NotFound):
+        fleet.add_cvm(acme, "x", app=APP, node="prod9")
+    with pytest.raises(NotFound):
+        fleet.app(beta, APP)
+
+
+def test_cvms_are_found_by_name_uuid_or_instance_id(fleet: Fleet) -> None:
+    acme, _ = fleet.create_workspace("acme")
+    fleet.add_node("hosted")
+    fleet.grant(acme, "hosted")
+    fleet.register_app(acme, APP, chain_id=1, name="demo")
+    cvm = fleet.add_cvm(acme, "demo-selfhost", app=APP, node="hosted", instance_id=bytes(range(20)))
+    for key in ("demo-selfhost", cvm.uuid, cvm.uuid.upper(), "0x" + bytes(range(20)).hex(), bytes(range(20)).hex()):
+        assert fleet.find_cvm(acme, key).name == "demo-selfhost"
+    with pytest.raises(NotFound, match="by name, UUID or instance id"):
+        fleet.find_cvm(acme, "nope")
+    with pytest.raises(BadInput, match="exists already"):
+        fleet.add_cvm(acme, "demo-selfhost", app=APP, node="hosted")
+    with pytest.raises(BadInput, match="invalid CVM status"):
+        fleet.set_cvm_status(acme, "demo-selfhost", "exploded")
+
+
+def test_bad_database_urls_are_refused_clearly() -> None:
+    with pytest.raises(BadInput, match="invalid database URL"):
+        engine_for("not a url")
+    with pytest.raises(BadInput, match="unsupported database"):
+        engine_for("mysql://root@127.0.0.1/test")

@@ -1,0 +1,194 @@
+"""The control plane's HTTP API over real HTTP, on SQLite and PostgreSQL, against anvil.
+
+A node posts real devnet quotes (mock Intel PKI, verified by dcap-qvl); its device id drifts after a
+firmware update; the merged allowlist says which running node the chain would refuse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.chain import deploy_app, send
+from tests.support.control_plane import DATABASES, PlaneWorld, add_node, database_url, make_plane, register, served
+from warden.chain.app import AppAuth
+from warden.chain.connection import Chain
+from warden.chain.inputs import hex0x
+from warden.chain.kms import KmsRegistry
+from warden.chain.signer import Signer
+from warden.kms.attestation_policy import AttestationPolicy, fixed_collateral
+from warden.tee.node import SimNode
+from warden.tee.pki import MockIntelPki
+
+PROD5, PROD9 = bytes([5]) * 32, bytes([9]) * 32
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> MockIntelPki:
+    return MockIntelPki.load_or_create(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(params=DATABASES)
+def world(request: pytest.FixtureRequest, tmp_path: Path, chain: Chain, pki: MockIntelPki) -> Iterator[PlaneWorld]:
+    policy = AttestationPolicy(collateral=fixed_collateral(pki.collateral_json()), root_ca_der=pki.root_ca_der)
+    with database_url(request.param, tmp_path) as url:
+        built = make_plane(url, chain, tmp_path / "cache", attestation=policy)
+        try:
+            yield built
+        finally:
+            built.plane.close()
+
+
+@pytest.fixture
+def base_url(world: PlaneWorld) -> Iterator[str]:
+    with served(world) as url:
+        yield url
+
+
+@pytest.fixture
+def app(chain: Chain, owner: Signer, kms: KmsRegistry) -> AppAuth:
+    return deploy_app(chain, owner, kms, device_id=PROD5)
+
+
+def test_missing_or_wrong_token_is_401_and_says_what_to_send(world: PlaneWorld, base_url: str) -> None:
+    for headers in ({}, {"Authorization": "Bearer wdn_not-a-real-token-at-all"}, {"Authorization": "Basic x"}):
+        answer = httpx.get(base_url + "/api/nodes", headers=headers)
+        assert answer.status_code == 401
+        assert "Bearer" in answer.json()["detail"]
+    assert world.client(base_url).get("/api/nodes").status_code == 200
+
+
+def test_openapi_is_published(base_url: str) -> None:
+    spec = httpx.get(base_url + "/api/openapi.json").json()
+    assert "/api/apps/{app}/device-allowlist" in spec["paths"]
+    assert "/api/nodes/{name}/attestation" in spec["paths"]
+
+
+def test_another_workspaces_node_app_and_cvm_are_404(world: PlaneWorld, base_url: str, app: AppAuth) -> None:
+    add_node(world, "prod5", PROD5)
+    register(world, app)
+    world.fleet.add_cvm(world.workspace, "shared-key-demo-1", app=app.address, node="prod5")
+    _, beta_token = world.fleet.create_workspace("beta")
+    beta = world.client(base_url, beta_token)
+    assert beta.get("/api/nodes").json() == {"nodes": []}
+    for path in ("/api/nodes/prod5", "/api/nodes/prod5/history", f"/api/apps/{app.address}",
+                 f"/api/apps/{app.address}/device-allowlist", "/api/cvms/shared-key-demo-1"):  # fmt: skip
+        answer = beta.get(path)
+        assert answer.status_code == 404, path
+        assert "0x0505" not in answer.text  # nothing about the node leaks
+    refused = beta.post("/api/nodes", json={"name": "prod5"})
+    assert refused.status_code == 409
+    assert beta.get("/api/nodes").json() == {"nodes": []}
+
+
+def test_node_quote_records_device_id_and_a_drift_flags_the_cvm(
+    world: PlaneWorld, base_url: str, tmp_path: Path, chain: Chain, owner: Signer, kms: KmsRegistry,
+    pki: MockIntelPki,
+) -> None:  # fmt: skip
+    api = world.client(base_url)
+    node = SimNode.load_or_create(tmp_path / "prod6", "prod6", "eu-west")
+    assert api.post("/api/nodes", json={"name": "prod6", "region": "eu-west"}).status_code == 201
+    first = api.post("/api/nodes/prod6/attestation", json={"quote": node.host_quote(pki).hex()}).json()
+    assert first["device_id"] == hex0x(node.device_id) and first["changed"] is True
+
+    app = deploy_app(chain, owner, kms, device_id=node.device_id)
+    register(world, app)
+    api.post("/api/cvms", json={"name": "shared-key-demo-2", "app": app.address, "node": "prod6", "status": "running"})
+    assert _statuses(api, app) == {hex0x(node.device_id): "allowed"}
+
+    old = node.device_id
+    node.rotate_ppid()  # BIOS update
+    drift = api.post("/api/nodes/prod6/attestation", json={"quote": node.host_quote(pki).hex()}).json()
+    assert drift == {
+        "node": "prod6", "device_id": hex0x(node.device_id), "old_device_id": hex0x(old), "changed": True,
+        "flagged_cvms": ["shared-key-demo-2"],
+    }  # fmt: skip
+    history = api.get("/api/nodes/prod6").json()["history"]
+    assert [(h["old_device_id"], h["device_id"]) for h in history] == [
+        (None, hex0x(old)),
+        (hex0x(old), hex0x(node.device_id)),
+    ]
+    cvm = api.get("/api/cvms/shared-key-demo-2").json()
+    assert cvm["device_allowed"] is False and "does not allow" in cvm["status_reason"]
+
+    view = api.get(f"/api/apps/{app.address}/device-allowlist").json()
+    assert view["warning"] is True
+    assert _statuses(api, app) == {hex0x(node.device_id): "deployed-not-allowed", hex0x(old): "allowed"}
+
+    send(chain, owner, app.add_device(node.device_id))
+    fixed = api.get(f"/api/apps/{app.address}/device-allowlist").json()
+    assert fixed["warning"] is False
+    assert _statuses(api, app)[hex0x(node.device_id)] == "allowed"
+
+
+def test_a_quote_that_does_not_verify_changes_nothing(world: PlaneWorld, base_url: str, tmp_path: Path,
+                                                      pki: MockIntelPki) -> None:  # fmt: skip
+    api = world.client(base_url)
+    node = SimNode.load_or_create(tmp_path / "prod9", "prod9", "us")
+    api.post("/api/nodes", json={"name": "prod9"})
+    quote = bytearray(node.host_quote(pki))
+    quote[100] ^= 1
+    answer = api.post("/api/nodes/prod9/attestation", json={"quote": quote.hex()})
+    assert answer.status_code == 400 and "does not verify" in answer.json()["detail"]
+    assert api.get("/api/nodes/prod9").json()["device_id"] is None
+    assert api.post("/api/nodes/prod9/attestation", json={"quote": "zz"}).status_code == 400
+    assert api.post("/api/nodes/nope/attestation", json={"quote": node.host_quote(pki).hex()}).status_code == 404
+
+
+def test_merged_allowlist_has_every_status_and_the_allow_any_flag(
+    world: PlaneWorld, base_url: str, app: AppAuth, chain: Chain, owner: Signer
+) -> None:
+    api = world.client(base_url)
+    add_node(world, "prod5", PROD5)
+    add_node(world, "prod6", bytes([6]) * 32, region="eu-west")
+    add_node(world, "prod9", PROD9)
+    register(world, app)
+    for name, node in (("shared-key-demo-1", "prod5"), ("shared-key-demo-2", "prod6")):
+        api.post("/api/cvms", json={"name": name, "app": "shared-key-demo", "node": node, "status": "running"})
+    view = api.get("/api/apps/shared-key-demo/device-allowlist").json()
+    rows = {r["node"]: r for r in view["devices"]}
+    assert rows["prod5"]["status"] == "allowed" and rows["prod5"]["cvms"] == ["shared-key-demo-1"]
+    assert rows["prod6"]["status"] == "deployed-not-allowed" and rows["prod6"]["region"] == "eu-west"
+    assert rows["prod9"]["status"] == "known-not-deployed" and rows["prod9"]["deployable"] is True
+    assert view["devices"][0]["node"] == "prod6"  # what needs attention comes first
+    assert view["warning"] is True and view["allow_any_device"] is False
+
+    send(chain, owner, app.set_allow_any_device(True))
+    relaxed = api.get(f"/api/apps/{app.address.lower()}/device-allowlist").json()
+    assert relaxed["allow_any_device"] is True and relaxed["warning"] is False
+
+
+def test_cvm_lookup_by_name_uuid_or_instance_id(world: PlaneWorld, base_url: str, app: AppAuth) -> None:
+    api = world.client(base_url)
+    add_node(world, "hosted", bytes([7]) * 32)
+    register(world, app)
+    created = api.post("/api/cvms", json={"name": "shared-key-demo-selfhost", "app": app.address, "node": "hosted",
+                                          "instance_id": "0x" + "ab" * 20}).json()  # fmt: skip
+    for key in ("shared-key-demo-selfhost", created["uuid"], "ab" * 20, "0x" + "ab" * 20):
+        assert api.get(f"/api/cvms/{key}").json()["app"] == app.address
+    assert api.get("/api/cvms/unknown").status_code == 404
+    bad = api.post("/api/cvms", json={"name": "x", "app": app.address, "node": "hosted", "compose_hash": "12"})
+    assert bad.status_code == 400 and "compose hash" in bad.json()["detail"]
+    assert [c["name"] for c in api.get("/api/cvms").json()["cvms"]] == ["shared-key-demo-selfhost"]
+
+
+def test_app_history_is_the_chains_audit_trail(world: PlaneWorld, base_url: str, app: AppAuth, chain: Chain,
+                                               owner: Signer) -> None:  # fmt: skip
+    add_node(world, "prod5", PROD5)
+    register(world, app)
+    send(chain, owner, app.add_device(PROD9))
+    send(chain, owner, app.remove_device(PROD5))
+    events = world.client(base_url).get(f"/api/apps/{app.address}/history").json()["events"]
+    assert [(e["event"], e["device_id"], e["node"]) for e in events] == [
+        ("DeviceAdded", hex0x(PROD5), "prod5"),
+        ("DeviceAdded", hex0x(PROD9), None),
+        ("DeviceRemoved", hex0x(PROD5), "prod5"),
+    ]
+
+
+def _statuses(api: httpx.Client, app: AppAuth) -> dict[str, str]:
+    view = api.get(f"/api/apps/{app.address}/device-allowlist").json()
+    return {r["device_id"]: r["status"] for r in view["devices"]}
