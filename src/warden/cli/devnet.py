@@ -1,115 +1,161 @@
-"""`warden devnet …`: the whole stack on this machine (anvil + contracts; later: KMS, nodes, dashboard)."""
+"""`warden devnet …`: the whole stack on this machine, and one command per runbook step.
+
+up/down/status/env start, stop and describe it; `node update-firmware`, `cvm boot|reboot|sign` and
+`kms --version` act on the demo fleet as the seeds' runbooks do on a real one.
+"""
 
 from __future__ import annotations
 
 import shlex
 import signal
 import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from warden.cli.common import JsonOption, emit, new_app, note, stdout
 from warden.devnet.anvil import DEV_PRIVATE_KEY
-from warden.devnet.stack import DEFAULT_PORT, Started, down, is_running, require_state, up
-from warden.devnet.state import DevnetState, state_file
+from warden.devnet.state import DevnetState, save_state, state_file, warden_home
+from warden.errors import BadInput, OperationFailed
 
-app = new_app("devnet", "A local chain with DstackKms and a demo app, for trying every runbook on one machine.")
+app = new_app("devnet", "The whole stack on one machine: chain, KMS, control plane, demo nodes and CVMs.")
+node_app = new_app("node", "Act on a simulated node of the devnet.")
+cvm_app = new_app("cvm", "Act on a demo CVM of the devnet.")
+app.add_typer(node_app)
+app.add_typer(cvm_app)
 
 
-def _print_started(started: Started) -> None:
-    state = started.state
-    stdout.print(f"devnet up: chain {state.chain_id} at {state.rpc_url}")
+def _print_started(state: DevnetState, boots: list[object]) -> None:
+    stdout.print(f"devnet up: chain {state.chain_id}")
+    stdout.print(f"  dashboard          {state.api_url}/  (log in with the API token: warden devnet env)")
+    stdout.print(f"  RPC                {state.rpc_url}")
+    stdout.print(f"  KMS                {state.kms_url}  (dstack {state.kms_version})")
+    stdout.print(f"  auth webhook       {state.webhook_url}")
+    stdout.print(f"  control plane API  {state.api_url}/api  (OpenAPI: {state.api_url}/api/openapi.json)")
     stdout.print(f"  DstackKms          {state.kms}")
-    stdout.print(f"  app implementation {state.app_implementation}")
     for name, address in state.apps.items():
         stdout.print(f"  app {name:<14} {address}")
+    stdout.print(f"  nodes              {', '.join(state.nodes)}")
+    for name, cvm in state.cvms.items():
+        stdout.print(f"  cvm {name:<24} on {cvm.node} ({cvm.platform})")
     stdout.print(f"  state              {state_file()}")
+    demo = next(iter(state.apps), "shared-key-demo")
     stdout.print("next commands to try:")
     stdout.print('  eval "$(warden devnet env)"')
-    demo = next(iter(state.apps.values()), None)
-    if demo:
-        stdout.print(f"  warden app info {demo}")
-    stdout.print("  warden app deploy --json")
-    stdout.print("  warden kms info")
+    stdout.print(f"  warden allow-devices list {demo}-1")
+    stdout.print("  warden nodes ls")
+    stdout.print("  warden devnet node update-firmware prod6 && warden devnet cvm reboot shared-key-demo-2")
+    stdout.print(f"  warden devnet cvm sign {demo}-1 hello")
 
 
 @app.command("up")
 def devnet_up(
     detach: Annotated[bool, typer.Option("--detach", "-d", help="Leave it running in the background.")] = False,
     port: Annotated[
-        int, typer.Option("--port", metavar="PORT", help="RPC port (a free one is used when it is busy).")
-    ] = DEFAULT_PORT,
+        int,
+        typer.Option(
+            "--port", metavar="PORT", help="RPC port (a free one when busy; 0: every service on a free port)."
+        ),
+    ] = 8545,
     block_time: Annotated[
         float | None,
         typer.Option(
-            "--block-time",
-            metavar="SECONDS",
-            help="Seconds per block (default: mine each transaction at once).",
+            "--block-time", metavar="SECONDS", help="Seconds per block (default: mine each transaction at once)."
         ),
     ] = None,
     json_out: JsonOption = False,
 ) -> None:
-    """Start anvil, deploy DstackKms + the demo DstackApp on first start, and stay up until Ctrl-C.
+    """Start anvil, the contracts, the KMS, the auth webhook, the control plane + dashboard and the demo
+    fleet (nodes prod5, prod6, prod9, hosted; three CVMs of shared-key-demo); stay up until Ctrl-C.
 
-    The chain state is saved on stop, so the next `up` has the same contracts at the same addresses.
+    Everything is kept under $WARDEN_HOME (default ./.warden), so the next `up` is the same devnet.
 
     Example: warden devnet up --detach && eval "$(warden devnet env)"
     """
+    from warden.devnet.stack import up
+
     began = time.monotonic()
     started = up(port=port, block_time=block_time, detach=detach, note=note)
     if started.anvil is None:
         note("the devnet is already running")
     else:
-        note(
-            f"ready in {time.monotonic() - began:.1f}s" + (" (contracts restored)" if started.reused_contracts else "")
-        )
-    emit(json_out, started.state.status_json(True), lambda: _print_started(started))
+        restored = " (contracts restored)" if started.reused_contracts else ""
+        note(f"ready in {time.monotonic() - began:.1f}s{restored}")
+        for report in started.boots:
+            outcome = "booted" if report.ok else f"refused: {report.reason or report.certificate_error}"
+            note(f"  {report.cvm} on {report.node}: {outcome}")
+    emit(json_out, started.state.status_json(True, _cvm_statuses(started.state)),
+         lambda: _print_started(started.state, list(started.boots)))  # fmt: skip
     if detach or started.anvil is None:
         if started.anvil is not None:
             note("running in the background; stop it with `warden devnet down`")
         return
     note("press Ctrl-C to stop")
-    process = started.anvil.process
-    assert process is not None
     # SIGTERM from `warden devnet down` or a supervisor stops us like Ctrl-C does
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+    anvil, services = started.anvil.process, started.services
+    assert anvil is not None and services is not None
     try:
-        process.wait()
-        note(f"anvil exited with code {process.returncode}; see {started.anvil.log_path}")
+        while anvil.poll() is None and services.poll() is None:
+            time.sleep(0.2)
+        which = "anvil" if anvil.poll() is not None else "the services"
+        note(f"{which} exited unexpectedly; see {warden_home()}/anvil.log and services.log")
+        started.stop()
         raise typer.Exit(1)
     except KeyboardInterrupt:
-        started.anvil.stop()
+        started.stop()
         note("devnet stopped; its state is kept for the next `warden devnet up`")
 
 
 @app.command("down")
 def devnet_down() -> None:
-    """Stop the devnet started here (its chain state is kept).
+    """Stop the devnet started here (its state is kept).
 
     Example: warden devnet down
     """
-    if down():
-        note("devnet stopped")
-    else:
-        note("no devnet was running")
+    from warden.devnet.stack import down
+
+    note("devnet stopped" if down() else "no devnet was running")
+
+
+def _cvm_statuses(state: DevnetState) -> dict[str, str]:
+    from warden.devnet.fleet import WORKSPACE, Paths
+    from warden.fleet.store import Fleet, NotFound
+
+    database = Path(Paths(warden_home()).database_url.removeprefix("sqlite:///"))
+    if not database.exists():
+        return {}
+    fleet = Fleet.open(Paths(warden_home()).database_url)
+    try:
+        return {c.name: c.status for c in fleet.cvms(fleet.workspace(WORKSPACE))}
+    except NotFound:
+        return {}
+    finally:
+        fleet.close()
 
 
 @app.command("status")
 def devnet_status(json_out: JsonOption = False) -> None:
-    """Where everything is, and whether it is running (exit 1 when it is not).
+    """Where everything is, whether it is running (exit 1 when not), and how each CVM is doing.
 
     Example: warden devnet status --json
     """
+    from warden.devnet.stack import is_running, require_state
+
     state = require_state()
     running = is_running(state)
-    data = state.status_json(running)
+    statuses = _cvm_statuses(state)
+    data = state.status_json(running, statuses)
 
     def human() -> None:
         stdout.print(f"devnet {'running' if running else 'stopped'}: chain {state.chain_id} at {state.rpc_url}")
+        stdout.print(f"  dashboard {state.api_url}/   KMS {state.kms_url} (dstack {state.kms_version})")
         stdout.print(f"  DstackKms {state.kms}")
         for name, address in state.apps.items():
             stdout.print(f"  app {name} {address}")
+        for name, cvm in state.cvms.items():
+            stdout.print(f"  cvm {name:<26} {cvm.node:<8} {statuses.get(name, 'unknown')}")
 
     emit(json_out, data, human)
     if not running:
@@ -121,15 +167,156 @@ def env_lines(state: DevnetState) -> list[str]:
         "ETH_RPC_URL": state.rpc_url,
         "PRIVATE_KEY": DEV_PRIVATE_KEY,  # anvil's public test key, not a secret
         "WARDEN_KMS": state.kms,
+        "WARDEN_API_URL": state.api_url or "",
+        "WARDEN_API_TOKEN": state.api_token or "",
     }
-    return [f"export {name}={shlex.quote(value)}" for name, value in values.items()]
+    return [f"export {name}={shlex.quote(value)}" for name, value in values.items() if value]
 
 
 @app.command("env")
 def devnet_env() -> None:
-    """Print `export …` lines so every other command talks to the devnet.
+    """Print `export …` lines so every other command talks to the devnet (its chain, KMS and control plane).
 
     Example: eval "$(warden devnet env)"
     """
+    from warden.devnet.stack import require_state
+
     for line in env_lines(require_state()):
         stdout.print(line, markup=False, soft_wrap=True)
+
+
+@app.command("kms")
+def devnet_kms(
+    version: Annotated[
+        str, typer.Option("--version", metavar="VERSION", help="0.5.4 (CSR API v1 only) or 0.5.7 (v1 and v2).")
+    ],
+    json_out: JsonOption = False,
+) -> None:
+    """Make the devnet KMS behave like a dstack KMS of that release (which CSR API versions SignCert takes).
+
+    Example: warden devnet kms --version 0.5.4
+    """
+    from warden.devnet.fleet import KMS_RELEASES, Paths, kms_settings
+    from warden.devnet.stack import require_state
+
+    settings = kms_settings(version)
+    state = require_state()
+    paths = Paths(warden_home())
+    paths.kms_version.write_text(version + "\n")
+    state.kms_version = version
+    save_state(state)
+    data = {"kms_url": state.kms_url, "version": version, "csr_api_versions": list(KMS_RELEASES[version])}
+    emit(json_out, data, lambda: stdout.print(
+        f"devnet KMS now acts as dstack {version}: SignCert accepts CSR API "
+        + ", ".join(f"v{v}" for v in settings.csr_api_versions)
+    ))  # fmt: skip
+
+
+@node_app.command("update-firmware")
+def node_update_firmware(name: Annotated[str, typer.Argument(metavar="NAME")], json_out: JsonOption = False) -> None:
+    """A BIOS/microcode update: the node's PPID, hence its device_id, changes; its agent reports the new
+    identity to the control plane, which records it and flags the CVMs the app's allowlist now strands.
+
+    Example: warden devnet node update-firmware prod6
+    """
+    from warden.chain.inputs import hex0x
+    from warden.devnet.cvms import update_firmware
+    from warden.devnet.fleet import Paths
+    from warden.devnet.stack import require_state
+
+    state = require_state()
+    update = update_firmware(Paths(warden_home()), state, name)
+
+    def human() -> None:
+        old = hex0x(update.old_device_id) if update.old_device_id else "-"
+        stdout.print(f"{name}: device_id {old} -> {hex0x(update.device_id)}")
+        for cvm in update.flagged_cvms:
+            stdout.print(f"  {cvm}: its app does not allow the new device id; it will be refused keys on reboot")
+        for app_address in dict.fromkeys(state.apps[state.cvms[c].app] for c in update.flagged_cvms):
+            stdout.print(f"fix: warden allow-devices add {app_address} {name} --wait")
+
+    emit(json_out, update.as_json(), human)
+
+
+CvmName = Annotated[str, typer.Argument(metavar="NAME", help="A demo CVM, e.g. shared-key-demo-1.")]
+
+
+@cvm_app.command("boot")
+def cvm_boot(
+    name: CvmName,
+    docker_compose: Annotated[
+        Path | None,
+        typer.Option(
+            "--docker-compose", metavar="FILE", help="Deploy this release first (through the CVM's deploy path)."
+        ),
+    ] = None,
+    guest_version: Annotated[
+        str | None, typer.Option("--guest-version", metavar="VERSION", help="Run this dstack guest (e.g. 0.5.7).")
+    ] = None,
+    fallback_to_v1: Annotated[
+        bool | None,
+        typer.Option("--fallback-to-v1/--no-fallback-to-v1", help="Retry SignCert with CSR API v1 when v2 is refused."),
+    ] = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Boot (or reboot) a demo CVM: it asks the KMS for its keys and a gateway certificate.
+
+    Exit 1 with the KMS's reason (e.g. `Boot denied: Device not allowed`) when it is refused.
+
+    Example: warden devnet cvm reboot shared-key-demo-2
+    """
+    from warden.chain.inputs import hex0x
+    from warden.devnet.cvms import boot
+    from warden.devnet.fleet import Paths
+    from warden.devnet.stack import require_state
+
+    release = None
+    if docker_compose is not None:
+        try:
+            release = docker_compose.read_text()
+        except OSError as exc:
+            raise BadInput(f"cannot read {docker_compose}: {exc.strerror}") from None
+    report = boot(Paths(warden_home()), require_state(), name, docker_compose=release, guest_version=guest_version,
+                  fallback_to_v1=fallback_to_v1)  # fmt: skip
+
+    def human() -> None:
+        stdout.print(
+            f"{name} on {report.node} (device {hex0x(report.device_id)}, compose {hex0x(report.compose_hash)})"
+        )
+        stdout.print(f"  app keys: {'released' if report.keys else 'refused'}")
+        if report.keys:
+            cert = f"issued (CSR API v{report.csr_api_version})" if report.certificate else "refused"
+            stdout.print(f"  gateway certificate: {cert}")
+
+    emit(json_out, report.as_json(), human)
+    if not report.keys:
+        raise OperationFailed(f"{name} was refused its keys by the KMS: {report.reason}")
+    if not report.certificate:
+        hint = ""
+        if report.certificate_error and "Unsupported API version: 2" in report.certificate_error:
+            hint = " (the KMS is older than the guest: reboot with --fallback-to-v1, or upgrade the KMS)"
+        raise OperationFailed(f"{name} got its keys but no gateway certificate: {report.certificate_error}{hint}")
+
+
+cvm_app.command(
+    "reboot", help="Same as `boot`: reboot a demo CVM.\n\nExample: warden devnet cvm reboot shared-key-demo-2"
+)(cvm_boot)
+
+
+@cvm_app.command("sign")
+def cvm_sign(
+    name: CvmName,
+    message: Annotated[str, typer.Argument(metavar="MESSAGE")],
+    json_out: JsonOption = False,
+) -> None:
+    """Sign MESSAGE (EIP-191) with the CVM's getKey("/shared-demo", "ethereum") key: every CVM of one app
+    derives the same key, so their signatures are byte-identical.
+
+    Example: warden devnet cvm sign shared-key-demo-1 hello --json
+    """
+    from warden.devnet.cvms import sign
+    from warden.devnet.fleet import Paths
+    from warden.devnet.stack import require_state
+
+    signed = sign(Paths(warden_home()), require_state(), name, message)
+    emit(json_out, signed, lambda: stdout.print(f"address   {signed['address']}\nsignature {signed['signature']}"))

@@ -16,6 +16,18 @@ def warden_home() -> Path:
 
 
 @dataclass
+class DevnetCvm:
+    """A demo CVM: where it runs, how it was deployed (platform), which guest version it runs."""
+
+    node: str
+    app: str  # app name in DevnetState.apps
+    platform: str  # a deploy path of warden.compose.platforms (decides its app-compose.json bytes)
+    instance_id: str  # hex, 20 bytes
+    guest_version: str = "0.5.7"
+    fallback_to_v1: bool = False
+
+
+@dataclass
 class DevnetState:
     """What `warden devnet up` started and deployed; written to devnet.json for every other command."""
 
@@ -28,9 +40,23 @@ class DevnetState:
     app_implementation: str
     apps: dict[str, str] = field(default_factory=dict)
     detached: bool = False
+    services_pid: int | None = None
+    kms_url: str | None = None
+    webhook_url: str | None = None
+    api_url: str | None = None
+    api_token: str | None = None  # the devnet workspace's control-plane token (devnet.json is 0600)
+    kms_version: str = "0.5.7"
+    os_image_hash: str | None = None
+    nodes: list[str] = field(default_factory=list)
+    cvms: dict[str, DevnetCvm] = field(default_factory=dict)
 
-    def status_json(self, running: bool) -> dict[str, Any]:
-        """The shape of `warden devnet status --json` (services not running yet report null)."""
+    def __post_init__(self) -> None:
+        # read back from JSON as plain dicts
+        self.cvms = {k: v if isinstance(v, DevnetCvm) else DevnetCvm(**v) for k, v in self.cvms.items()}
+
+    def status_json(self, running: bool, cvm_status: dict[str, str] | None = None) -> dict[str, Any]:
+        """The shape of `warden devnet status --json`."""
+        statuses = cvm_status or {}
         return {
             "running": running,
             "rpc_url": self.rpc_url,
@@ -38,13 +64,18 @@ class DevnetState:
             "kms": self.kms,
             "app_implementation": self.app_implementation,
             "owner": self.owner,
-            "kms_url": None,
-            "api_url": None,
-            "dashboard_url": None,
-            "api_token": None,
+            "kms_url": self.kms_url,
+            "kms_version": self.kms_version,
+            "auth_webhook_url": self.webhook_url,
+            "api_url": self.api_url,
+            "dashboard_url": self.api_url + "/" if self.api_url else None,
+            "api_token": self.api_token,
             "apps": dict(self.apps),
-            "nodes": [],
-            "cvms": [],
+            "nodes": list(self.nodes),
+            "cvms": [
+                {"name": name, "node": cvm.node, "app": cvm.app, "status": statuses.get(name, "unknown")}
+                for name, cvm in self.cvms.items()
+            ],
         }
 
 
@@ -71,6 +102,8 @@ def save_state(state: DevnetState, home: Path | None = None) -> Path:
     path = state_file(home)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(asdict(state), indent=2) + "\n")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the devnet's API token
+    with os.fdopen(fd, "w") as handle:
+        handle.write(json.dumps(asdict(state), indent=2) + "\n")
     tmp.replace(path)  # atomic: a reader never sees half a file
     return path

@@ -435,13 +435,16 @@ class Fleet:
             return _cvm_view(self._cvm_row(s, workspace, key))
 
     def set_cvm_status(self, workspace: WorkspaceRef, key: str, status: str, reason: str | None = None,
-                       *, device_allowed: bool | None = None) -> CvmView:  # fmt: skip
+                       *, device_allowed: bool | None = None, compose_hash: bytes | None = None) -> CvmView:  # fmt: skip
+        """A CVM's new status (and what its boot showed: whether its device was allowed, the hash it ran)."""
         _check_choice(status, CVM_STATUSES, "CVM status")
         with self.session() as s:
             cvm = self._cvm_row(s, workspace, key)
             cvm.status, cvm.status_reason, cvm.updated_at = status, reason, _now()
             if device_allowed is not None:
                 cvm.device_allowed = device_allowed
+            if compose_hash is not None:
+                cvm.compose_hash = compose_hash
             s.flush()
             return _cvm_view(cvm)
 
