@@ -15,7 +15,9 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if [ "$(cat .venv/.warden-installed 2>/dev/null)" != "$py_stamp" ]; then
   echo "install: Python packages (requirements.lock)"
-  .venv/bin/python -m pip install --quiet --disable-pip-version-check -r requirements.lock
+  # the lock is complete (pip freeze), so nothing is resolved: safe-eth-py is there for its contract
+  # artifacts only (tests deploy a real Safe), and its web3 stack is not wanted
+  .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
   echo "$py_stamp" > .venv/.warden-installed
 fi
@@ -25,4 +27,13 @@ if [ "$(cat contracts/node_modules/.warden-installed 2>/dev/null)" != "$npm_stam
   echo "install: npm tools (contracts/package-lock.json: solc, OpenZeppelin, anvil)"
   (cd contracts && npm ci --no-audit --no-fund --loglevel=error)
   echo "$npm_stamp" > contracts/node_modules/.warden-installed
+fi
+
+# the dashboard's browser tests drive Debian's chromium (never a downloaded browser)
+if [ ! -x /usr/bin/chromium ]; then
+  echo "install: chromium (dashboard browser tests)"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  $SUDO apt-get update -qq
+  $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium
 fi

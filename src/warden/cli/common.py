@@ -9,7 +9,7 @@ import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -26,8 +26,11 @@ from warden.chain.signer import Signer, load_signer, signer_from_key
 from warden.chain.tx import TxRequest, check_owner
 from warden.devnet.anvil import DEV_PRIVATE_KEY
 from warden.devnet.state import load_state, warden_home
-from warden.errors import BadInput, WardenError
-from warden.fleet.inventory import Inventory, load_nodes_file
+from warden.errors import BadInput, OperationFailed, WardenError
+from warden.fleet.inventory import Inventory, load_nodes_file, parse_nodes
+
+if TYPE_CHECKING:  # the HTTP client is imported only by the commands that talk to the control plane
+    from warden.web.client import ControlPlaneClient
 
 PUBLIC_CHAINS = ("base", "base-sepolia", "ethereum")
 
@@ -97,6 +100,26 @@ TimeoutOption = Annotated[
 ]
 WaitOption = Annotated[
     bool, typer.Option("--wait", help="Wait for the receipts and re-read the chain (default: print the tx hashes).")
+]
+ApiUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-url",
+        metavar="URL",
+        envvar="WARDEN_API_URL",
+        show_envvar=True,
+        help="The control plane, e.g. http://127.0.0.1:8080 (`warden devnet env` prints the devnet's).",
+    ),
+]
+ApiTokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-token",
+        metavar="TOKEN",
+        envvar="WARDEN_API_TOKEN",
+        show_envvar=True,
+        help="The workspace's API token (prefer the env var: a token on the command line is visible to others).",
+    ),
 ]
 
 
@@ -174,24 +197,98 @@ def log_cache() -> LogCache:
     return LogCache(warden_home() / "cache" / "logs.sqlite")
 
 
+CONTROL_PLANE_NODES = "the control plane's node list"
+
+
+def control_plane(api_url: str | None = None, api_token: str | None = None) -> ControlPlaneClient:
+    """A client of the control plane: the flags, else WARDEN_API_URL and WARDEN_API_TOKEN."""
+    from warden.web.client import ControlPlaneClient
+
+    url = api_url or os.environ.get("WARDEN_API_URL")
+    token = api_token or os.environ.get("WARDEN_API_TOKEN")
+    if not url:
+        state = load_state()
+        if state is not None and state.api_url and state.api_token:
+            note(f"using the devnet's control plane at {state.api_url}")
+            url, token = state.api_url, token or state.api_token
+    if not url:
+        raise BadInput(
+            "no control plane: pass --api-url or set WARDEN_API_URL (for the devnet: eval $(warden devnet env))"
+        )
+    if not token:
+        raise BadInput(f"no API token for the control plane at {url}: pass --api-token or set WARDEN_API_TOKEN")
+    if api_token and api_token != os.environ.get("WARDEN_API_TOKEN"):
+        note("warning: an API token on the command line shows in shell history and `ps`; prefer WARDEN_API_TOKEN")
+    return ControlPlaneClient(url, token)
+
+
 def load_inventory(nodes_file: Path | None) -> tuple[Inventory, str]:
-    """The node inventory and a phrase naming where it came from (for error messages)."""
+    """The node inventory and a phrase naming where it came from (for error messages).
+
+    A nodes file wins; without one, the control plane's node list when WARDEN_API_URL is set.
+    """
     if nodes_file is None:
+        if os.environ.get("WARDEN_API_URL"):
+            try:
+                with control_plane() as plane:
+                    return Inventory(parse_nodes(plane.nodes(), CONTROL_PLANE_NODES)), CONTROL_PLANE_NODES
+            except OperationFailed as exc:
+                # node names are a convenience here: the chain still answers without them
+                note(f"warning: no node names ({exc})")
+                return Inventory(), f"{CONTROL_PLANE_NODES} (unreachable)"
         return Inventory(), "the inventory"
     return load_nodes_file(nodes_file), f"nodes file {nodes_file}"
 
 
 def app_address(text: str) -> str:
-    """APP as users write it: a DstackApp address (0x…, app_…, any case)."""
+    """APP as users write it: a DstackApp address (0x…, app_…, any case), or, when WARDEN_API_URL is set,
+    a CVM (name, UUID, instance id) or app name that the control plane resolves to its app's address."""
     stripped = text.strip()
+    prefixed = stripped.lower().startswith(("app_", "0x"))
     digits = stripped[4:] if stripped.lower().startswith("app_") else stripped
-    looks_like_address = digits.lower().startswith("0x") or all(c in HEX_DIGITS for c in digits)
-    if not looks_like_address:
+    looks_like_address = prefixed or all(c in HEX_DIGITS for c in digits)
+    if not stripped or (looks_like_address and (prefixed or not os.environ.get("WARDEN_API_URL"))):
+        return parse_address(stripped, "app address")
+    if not os.environ.get("WARDEN_API_URL"):
         raise BadInput(
             f"{text!r} is not an app address; CVM names, UUIDs and instance ids are resolved through the "
             "control plane (set WARDEN_API_URL)"
         )
-    return parse_address(stripped, "app address")
+    if looks_like_address and len(digits) == 40:
+        # bare 40-digit hex: an app address, unless the control plane knows it as a CVM's instance id
+        try:
+            resolved = _app_through_control_plane(stripped, cvms_only=True)
+        except WardenError as exc:
+            note(f"could not ask the control plane whether {stripped} is a CVM instance id ({exc}); "
+                 "taking it as an app address")  # fmt: skip
+            resolved = None
+        return resolved or parse_address(stripped, "app address")
+    resolved = _app_through_control_plane(stripped, cvms_only=False)
+    if resolved is None:
+        raise BadInput(
+            f"{text!r} is not an app address, and the control plane knows no CVM (by name, UUID or instance id) "
+            "or app by that name"
+        )
+    return resolved
+
+
+def _app_through_control_plane(key: str, *, cvms_only: bool) -> str | None:
+    """The app of the CVM `key` (or, unless cvms_only, of the app named `key`); None when neither exists."""
+    with control_plane() as plane:
+        try:
+            cvm = plane.cvm(key)
+        except BadInput:  # 404: no such CVM in this workspace
+            if cvms_only:
+                return None
+        else:
+            note(f"CVM {cvm['name']} (node {cvm['node']}) runs app {cvm['app']}")
+            return parse_address(str(cvm["app"]), "app address")
+        try:
+            app = plane.app(key)
+        except BadInput:
+            return None
+        note(f"app {key} is {app['app']}")
+        return parse_address(str(app["app"]), "app address")
 
 
 @contextmanager

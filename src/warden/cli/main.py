@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from warden import __version__
-from warden.cli import allow_devices, attest, auth, compose_hashes, devnet, keys, kms
+from warden.cli import allow_devices, attest, auth, compose_hashes, cvms, devnet, keys, kms, nodes
 from warden.cli import app as app_commands
 from warden.cli import compose as compose_commands
 from warden.cli.common import new_app, stdout
+from warden.cli.deploy import deploy_command
 from warden.cli.preflight import preflight_command
 from warden.cli.serve import serve_command
 
@@ -26,6 +27,9 @@ app.command("serve")(serve_command)
 app.add_typer(auth.app)
 app.add_typer(keys.app)
 app.add_typer(compose_commands.app)
+app.add_typer(nodes.app)
+app.add_typer(cvms.app)
+app.command("deploy")(deploy_command)
 
 
 @app.command("version")

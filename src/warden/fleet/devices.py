@@ -90,12 +90,17 @@ def list_devices(app: AppAuth, inventory: Inventory, cache: LogCache | None = No
     return DeviceAllowlist(app.address, app.chain.chain_id, str(owner), bool(allow_any), devices, head)
 
 
-def history_json(app: AppAuth, inventory: Inventory, cache: LogCache | None = None) -> list[dict[str, Any]]:
-    """The audit trail: every DeviceAdded, DeviceRemoved and AllowAnyDeviceSet, with time and node."""
-    history = device_history(app, cache)
-    times = block_times(app.chain, sorted({e.block_number for e in history.events}))
+def history_json(
+    app: AppAuth, inventory: Inventory, cache: LogCache | None = None, limit: int | None = None
+) -> list[dict[str, Any]]:
+    """The audit trail: every DeviceAdded, DeviceRemoved and AllowAnyDeviceSet (or the last `limit`), with
+    time and node, oldest first."""
+    events = device_history(app, cache).events
+    if limit is not None:
+        events = events[-limit:] if limit > 0 else []
+    times = block_times(app.chain, sorted({e.block_number for e in events}))
     rows = []
-    for event in history.events:
+    for event in events:
         device = bytes(event.args["deviceId"]) if "deviceId" in event.args else None
         rows.append(
             {
@@ -149,9 +154,10 @@ def _node_target(name: str, inventory: Inventory, source: str) -> DeviceTarget:
     if len(name) >= 32 and set(name) <= HEX_DIGITS and not inventory.matching(name):
         parse_bytes32(name, "device id")  # a device id of the wrong length, not a node name: raises
     if not len(inventory):
+        where = "no node inventory is configured" if source == "the inventory" else f"{source} has no nodes"
         raise BadInput(
-            f"{name!r} is not a device id, and no node inventory is configured to resolve node names: "
-            "pass --nodes-file (or set WARDEN_NODES_FILE)"
+            f"{name!r} is not a device id, and {where} to resolve node names: "
+            "pass --nodes-file (or set WARDEN_NODES_FILE / WARDEN_API_URL)"
         )
     matches = inventory.matching(name)
     if not matches:

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, joinedload, sessionmaker
 
 from warden.chain.inputs import hex0x, parse_address
 from warden.errors import BadInput
@@ -424,7 +424,12 @@ class Fleet:
 
     def cvms(self, workspace: WorkspaceRef, app: str | None = None) -> list[CvmView]:
         with self.session() as s:
-            query = select(m.Cvm).where(m.Cvm.workspace_id == workspace.id).order_by(m.Cvm.name)
+            query = (
+                select(m.Cvm)
+                .where(m.Cvm.workspace_id == workspace.id)
+                .options(joinedload(m.Cvm.app), joinedload(m.Cvm.node))  # one query, not one per CVM
+                .order_by(m.Cvm.name)
+            )
             if app is not None:
                 query = query.where(m.Cvm.app_id == self._app_row(s, workspace, app).id)
             return [_cvm_view(c) for c in s.scalars(query).all()]
@@ -434,8 +439,16 @@ class Fleet:
         with self.session() as s:
             return _cvm_view(self._cvm_row(s, workspace, key))
 
-    def set_cvm_status(self, workspace: WorkspaceRef, key: str, status: str, reason: str | None = None,
-                       *, device_allowed: bool | None = None, compose_hash: bytes | None = None) -> CvmView:  # fmt: skip
+    def set_cvm_status(
+        self,
+        workspace: WorkspaceRef,
+        key: str,
+        status: str,
+        reason: str | None = None,
+        *,
+        device_allowed: bool | None = None,
+        compose_hash: bytes | None = None,
+    ) -> CvmView:
         """A CVM's new status (and what its boot showed: whether its device was allowed, the hash it ran)."""
         _check_choice(status, CVM_STATUSES, "CVM status")
         with self.session() as s:
@@ -510,8 +523,8 @@ def _maybe_hex(text: str) -> bytes | None:
 
 def _name(value: str, what: str) -> str:
     text = value.strip()
-    if not text or len(text) > 100 or any(c.isspace() or not c.isprintable() for c in text):
-        raise BadInput(f"invalid {what} {value!r}: 1-100 printable characters without spaces")
+    if not text or len(text) > 100 or any(c.isspace() or not c.isprintable() or c in "/?#%" for c in text):
+        raise BadInput(f"invalid {what} {value!r}: 1-100 printable characters without spaces or / ? # %")
     return text
 
 

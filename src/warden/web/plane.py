@@ -18,7 +18,7 @@ from warden.chain.logcache import LogCache
 from warden.chain.signer import Signer
 from warden.errors import BadInput, OperationFailed
 from warden.fleet.allowlist_view import AllowlistView, device_allowlist_view
-from warden.fleet.devices import device_history, history_json
+from warden.fleet.devices import history_json
 from warden.fleet.inventory import Inventory, Node
 from warden.fleet.store import AppView, Fleet, IdentityUpdate, WorkspaceRef
 from warden.identity.device import device_id
@@ -85,13 +85,11 @@ class ControlPlane:
     def inventory(self, workspace: WorkspaceRef) -> Inventory:
         return Inventory(Node(n.name, n.device_id, n.ppid, n.region, n.status) for n in self.fleet.nodes(workspace))
 
-    def app_history(self, workspace: WorkspaceRef, app_key: str) -> list[dict[str, Any]]:
-        """The app's device audit trail (DeviceAdded / DeviceRemoved / AllowAnyDeviceSet), newest last."""
+    def app_history(self, workspace: WorkspaceRef, app_key: str, limit: int | None = None) -> list[dict[str, Any]]:
+        """The app's device audit trail (DeviceAdded / DeviceRemoved / AllowAnyDeviceSet), newest last;
+        only the last `limit` events when given."""
         app = self.fleet.app(workspace, app_key)
-        contract = self.app_auth(app)
-        cache = self.log_cache()
-        device_history(contract, cache)  # fills the cache once for both reads below
-        return history_json(contract, self.inventory(workspace), cache)
+        return history_json(self.app_auth(app), self.inventory(workspace), self.log_cache(), limit)
 
     def record_quote(self, workspace: WorkspaceRef, node: str, quote: bytes | str) -> IdentityUpdate:
         """A node's quote: verify it, record the node's device id (history on change), flag CVMs it strands."""

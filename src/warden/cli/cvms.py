@@ -1,0 +1,266 @@
+"""`warden cvms …`: CVMs and where they run (control plane); a replica is checked against the chain first."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+from rich.table import Table
+
+from warden.chain.app import AppAuth
+from warden.chain.connection import Chain
+from warden.chain.inputs import hex0x, parse_bytes32
+from warden.chain.kms import KmsRegistry
+from warden.cli.common import (
+    ApiTokenOption,
+    ApiUrlOption,
+    ChainIdOption,
+    JsonOption,
+    KeystoreOption,
+    PrivateKeyOption,
+    RpcUrlOption,
+    TimeoutOption,
+    WaitOption,
+    carry_out,
+    connect,
+    control_plane,
+    emit,
+    new_app,
+    note,
+    stdout,
+)
+from warden.cli.kms import KmsOption
+from warden.devnet.state import load_state
+from warden.errors import BadInput, OperationFailed
+from warden.fleet.devices import DeviceTarget, device_spec, plan_devices, results_json
+from warden.fleet.preflight import Check, PreflightInput, preflight
+
+if TYPE_CHECKING:
+    from warden.web.client import ControlPlaneClient
+
+app = new_app("cvms", "CVMs placed on nodes (from the control plane), and replicas checked against the chain first.")
+
+CvmArgument = Annotated[str, typer.Argument(metavar="CVM", help="CVM name, UUID or instance id.")]
+NodeOption = Annotated[str, typer.Option("--node", metavar="NAME", help="Target node (`warden nodes ls`).")]
+
+
+# -- helpers shared with `warden deploy` -----------------------------------------------------------------
+
+
+def cvm_name(value: str) -> str:
+    """A CVM name the control plane accepts (checked here so a bad one is refused before any transaction)."""
+    text = value.strip()
+    if not text or len(text) > 100 or any(c.isspace() or not c.isprintable() for c in text):
+        raise BadInput(f"invalid CVM name {value!r}: 1-100 printable characters without spaces")
+    return text
+
+
+def ensure_new_cvm_name(plane: ControlPlaneClient, name: str) -> None:
+    try:
+        existing = plane.cvm(name)
+    except BadInput:  # 404: the name is free
+        return
+    raise BadInput(f"a CVM named {name!r} exists already (on node {existing['node']}): pick another --name")
+
+
+def node_device(node: dict[str, Any]) -> bytes | None:
+    value = node.get("device_id")
+    return parse_bytes32(str(value), "device id") if value else None
+
+
+def chain_of(plane: ControlPlaneClient, address: str, chain: Chain) -> dict[str, Any] | None:
+    """The control plane's record of the app (None if it has none); refused if it is on another chain."""
+    try:
+        record = plane.app(address)
+    except BadInput:
+        return None
+    if int(record["chain_id"]) != chain.chain_id:
+        raise BadInput(
+            f"app {address} is on chain {record['chain_id']} (control plane), but the RPC serves chain "
+            f"{chain.chain_id}: pass --rpc-url of chain {record['chain_id']}"
+        )
+    return record
+
+
+def kms_for(chain: Chain, flag: str | None, recorded: str | None) -> KmsRegistry | None:
+    """The DstackKms: --kms, WARDEN_KMS / KMS_CONTRACT_ADDR, the control plane's record, the devnet's."""
+    address = flag or os.environ.get("WARDEN_KMS") or os.environ.get("KMS_CONTRACT_ADDR") or recorded
+    if not address:
+        state = load_state()
+        address = state.kms if state is not None and state.chain_id == chain.chain_id else None
+    return KmsRegistry.open(chain, address) if address else None
+
+
+def refusal(what: str, failing: Sequence[Check], hint: str | None = None) -> str:
+    """`what` would be refused: each failing check with the command that fixes it."""
+    lines = [f"{what} would be refused; nothing was changed:"]
+    for check in failing:
+        lines.append(f"  {check.name}: {check.detail}")
+        if check.fix:
+            lines.append(f"    fix: {check.fix}")
+    if hint:
+        lines.append(hint)
+    return "\n".join(lines)
+
+
+def checks_table(checks: Sequence[Check]) -> Table:
+    table = Table("check", "", "detail")
+    for check in checks:
+        table.add_row(check.name, {True: "yes", False: "NO", None: "-"}[check.ok], check.detail)
+    return table
+
+
+# -- ls --------------------------------------------------------------------------------------------------
+
+
+@app.command("ls")
+def ls_command(
+    app_key: Annotated[
+        str | None, typer.Option("--app", metavar="APP", help="Only this app's CVMs (address or name).")
+    ] = None,
+    api_url: ApiUrlOption = None,
+    api_token: ApiTokenOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Every CVM of the workspace: node, app, status, and whether its node's device is allowed.
+
+    Example: warden cvms ls --app shared-key-demo --json
+    """
+    with control_plane(api_url, api_token) as plane:
+        cvms = plane.cvms(app_key)
+
+    def human() -> None:
+        if not cvms:
+            stdout.print("no CVM" + (f" of app {app_key}" if app_key else ""))
+            return
+        table = Table("name", "node", "app", "status", "device allowed", "compose_hash")
+        for cvm in cvms:
+            allowed = {True: "yes", False: "NO", None: "-"}.get(cvm.get("device_allowed"), "-")
+            app_label = f"{cvm['app_name']} ({cvm['app']})" if cvm.get("app_name") else str(cvm["app"])
+            table.add_row(str(cvm["name"]), str(cvm["node"]), app_label, str(cvm["status"]), allowed,
+                          str(cvm.get("compose_hash") or "-"))  # fmt: skip
+        stdout.print(table)
+        stranded = [str(c["name"]) for c in cvms if c.get("device_allowed") is False]
+        if stranded:
+            note(f"the app does not allow the device of the node under: {', '.join(stranded)} (see status_reason)")
+
+    emit(json_out, {"cvms": cvms}, human)
+
+
+app.command("list", hidden=True)(ls_command)
+
+
+# -- replicate -------------------------------------------------------------------------------------------
+
+
+@app.command("replicate")
+def replicate_command(
+    cvm_key: CvmArgument,
+    node_name: NodeOption,
+    new_name: Annotated[
+        str | None, typer.Option("--name", metavar="NEW", help="Name of the replica [default: CVM-NODE].")
+    ] = None,
+    allow_device: Annotated[
+        bool, typer.Option("--allow-device", help="If the node's device is not allowed, send addDevice first.")
+    ] = False,
+    wait: WaitOption = False,
+    timeout: TimeoutOption = 60.0,
+    kms: KmsOption = None,
+    rpc_url: RpcUrlOption = None,
+    chain_id: ChainIdOption = None,
+    private_key: PrivateKeyOption = None,
+    keystore: KeystoreOption = None,
+    api_url: ApiUrlOption = None,
+    api_token: ApiTokenOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Place a replica of a CVM (same app, same compose hash) on another node, if the chain would let it boot.
+
+    The app's contract is asked first: is the node's device allowed (or allowAnyDevice on), is the
+    CVM's compose hash allowed, is the app registered with its KMS? Any "no" is printed with the
+    command that fixes it and nothing is changed (exit 1). With --allow-device, a missing device is
+    added (addDevice, signed by the app owner) before the replica is registered.
+
+    Example: warden cvms replicate shared-key-demo-1 --node prod9 --allow-device --wait
+    """
+    with control_plane(api_url, api_token) as plane:
+        source = plane.cvm(cvm_key)
+        target = plane.node(node_name)
+        node = str(target["name"])
+        name = cvm_name(new_name or f"{source['name']}-{node}")
+        if node == source["node"]:
+            raise BadInput(f"CVM {source['name']} already runs on node {node}: a replica goes on another node")
+        device = node_device(target)
+        if device is None:
+            raise BadInput(
+                f"node {node} has no known device id yet (it has not posted a quote): see warden nodes show {node}"
+            )
+        if not source.get("compose_hash"):
+            raise BadInput(
+                f"the control plane has no compose hash for CVM {source['name']}, so the replica cannot be checked"
+            )
+        ensure_new_cvm_name(plane, name)
+        manifest_hash = parse_bytes32(str(source["compose_hash"]), "compose hash")
+        chain = connect(rpc_url, chain_id)
+        record = chain_of(plane, str(source["app"]), chain)
+        contract = AppAuth.open(chain, str(source["app"]))
+        registry = kms_for(chain, kms, record.get("kms") if record else None)
+        checks = preflight(PreflightInput(contract, manifest_hash, device, node, registry))
+        device_check = next(c for c in checks if c.name == "device")
+        fixable = allow_device and device_check.ok is False
+        failing = [c for c in checks if c.ok is False]
+        blocking = [c for c in failing if not (fixable and c is device_check)]
+        data: dict[str, Any] = {
+            "replica_of": source["name"],
+            "app": contract.address,
+            "node": node,
+            "device_id": hex0x(device),
+            "compose_hash": hex0x(manifest_hash),
+            "checks": [c.as_json() for c in checks],
+        }
+        if blocking:
+            hint = None
+            if device_check in blocking:
+                hint = f"  or rerun with --allow-device to add {node}'s device now (signed by the app owner)"
+            if json_out:
+                emit(True, data | {"replicated": False, "cvm": None}, lambda: None)
+            raise OperationFailed(refusal(f"a replica of {source['name']} on {node}", blocking, hint))
+
+        data["device"] = None
+        if fixable:
+            planned = plan_devices(contract, [DeviceTarget(device, node)], add=True)
+            results, _ = carry_out(
+                contract, device_spec(contract), planned, noun="device", data={"app": contract.address}, wait=wait,
+                timeout=timeout, safe_batch_file=None, calldata=False, private_key=private_key, keystore=keystore,
+                json_out=json_out,
+            )  # fmt: skip
+            (row,) = results_json(results, [DeviceTarget(device, node)])
+            data["device"] = row
+            if row["status"] == "failed":
+                raise OperationFailed(
+                    f"addDevice for {node} ({hex0x(device)}) failed: {row.get('error')}; the replica was not registered"
+                )
+            added = row["status"] in ("added", "already-allowed")
+            now = Check("device", True if added else None, f"{node} ({hex0x(device)}): addDevice {row['status']}")
+            checks = [now if c is device_check else c for c in checks]
+            data["checks"] = [c.as_json() for c in checks]
+        elif allow_device:
+            note(f"{node} may already boot app {contract.address}: no device to add")
+
+        replica = plane.add_cvm(name, app=contract.address, node=node, compose_hash=hex0x(manifest_hash))
+    data |= {"replicated": True, "cvm": replica}
+
+    def human() -> None:
+        added = data["device"]
+        if added is not None:
+            verb = "added" if added["status"] == "added" else f"addDevice sent ({added['status']})"
+            stdout.print(f"device {hex0x(device)} of {node}: {verb}, tx {added['tx']}")
+        stdout.print(checks_table(checks))
+        stdout.print(f"replica {replica['name']} of {source['name']} registered on {node} (uuid {replica['uuid']})")
+        stdout.print(f"app {contract.address}, compose hash {hex0x(manifest_hash)}")
+        if added is not None and added["status"] == "pending":
+            note(f"the device is allowed once the transaction is mined: warden allow-devices list {contract.address}")
+
+    emit(json_out, data, human)

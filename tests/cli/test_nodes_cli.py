@@ -1,0 +1,162 @@
+"""`warden nodes ls|show` against a control plane served over real HTTP, and node names resolved through it."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.chain import deploy_app
+from tests.support.cli import Run, assert_clean_error, warden
+from tests.support.control_plane import PlaneWorld, add_node, database_url, make_plane, served
+from warden.chain.connection import Chain
+from warden.chain.kms import KmsRegistry
+from warden.chain.signer import Signer
+from warden.devnet.anvil import DEV_PRIVATE_KEY, Anvil
+
+PROD5, PROD6, PROD6_NEW, ELSEWHERE = (bytes([n]) * 32 for n in (0x05, 0x06, 0x66, 0xEE))
+PPID5, PPID6, PPID6_NEW = (bytes([n]) * 16 for n in (0x15, 0x16, 0x76))
+BEFORE, AFTER = 1_700_000_000, 1_700_086_400  # 2023-11-14 22:13:20 and a day later (UTC)
+
+
+def hx(value: bytes) -> str:
+    return "0x" + value.hex()
+
+
+def ok(run: Run) -> Any:
+    assert run.exit_code == 0, (run.stdout, run.stderr)
+    return run.json()
+
+
+@pytest.fixture
+def world(tmp_path: Path, chain: Chain) -> Iterator[PlaneWorld]:
+    with database_url("sqlite", tmp_path) as url:
+        built = make_plane(url, chain, tmp_path / "cache")
+        try:
+            yield built
+        finally:
+            built.plane.close()
+
+
+@pytest.fixture
+def api(world: PlaneWorld) -> Iterator[str]:
+    with served(world) as url:
+        yield url
+
+
+@pytest.fixture
+def fleet(world: PlaneWorld) -> PlaneWorld:
+    """prod5 and prod6 (whose PPID changed after a firmware update); `elsewhere` belongs to another workspace."""
+    add_node(world, "prod5", PROD5, region="eu-west", ppid=PPID5)
+    world.fleet.add_node("prod6", region="us-east")
+    world.fleet.grant(world.workspace, "prod6")
+    world.fleet.record_identity("prod6", PPID6, PROD6, seen_at=BEFORE)
+    world.fleet.record_identity("prod6", PPID6_NEW, PROD6_NEW, seen_at=AFTER)
+    other, _ = world.fleet.create_workspace("other")
+    world.fleet.add_node("elsewhere")
+    world.fleet.grant(other, "elsewhere")
+    world.fleet.record_identity("elsewhere", b"\xee" * 16, ELSEWHERE)
+    return world
+
+
+def plane_env(api: str, world: PlaneWorld, **extra: str) -> dict[str, str]:
+    return {"WARDEN_API_URL": api, "WARDEN_API_TOKEN": world.token, **extra}
+
+
+def test_ls_prints_the_workspaces_nodes_as_json_and_as_a_table(fleet: PlaneWorld, api: str) -> None:
+    data = ok(warden("nodes", "ls", "--json", env=plane_env(api, fleet)))
+    assert [{k: n[k] for k in ("name", "device_id", "ppid", "region", "status")} for n in data["nodes"]] == [
+        {"name": "prod5", "device_id": hx(PROD5), "ppid": hx(PPID5), "region": "eu-west", "status": "online"},
+        {"name": "prod6", "device_id": hx(PROD6_NEW), "ppid": hx(PPID6_NEW), "region": "us-east", "status": "online"},
+    ]  # `elsewhere` belongs to another workspace: not listed
+
+    table = warden("nodes", "ls", env=plane_env(api, fleet))
+    assert table.exit_code == 0, table.stderr
+    header = table.stdout.splitlines()[1]
+    assert re.search(r"name\s.*region\s.*device_id\s.*ppid\s.*status", header), table.stdout
+    prod6 = next(line for line in table.stdout.splitlines() if "prod6" in line)
+    for text in ("us-east", hx(PROD6_NEW), hx(PPID6_NEW), "online"):
+        assert text in prod6
+    assert "elsewhere" not in table.stdout and hx(PROD6) not in table.stdout
+
+
+def test_ls_says_so_when_the_workspace_has_no_node(world: PlaneWorld, api: str) -> None:
+    run = warden("nodes", "ls", env=plane_env(api, world))
+    assert run.exit_code == 0 and "no node" in run.stdout
+    assert ok(warden("nodes", "ls", "--json", env=plane_env(api, world))) == {"nodes": []}
+
+
+def test_show_lists_the_identity_history_after_a_ppid_change(fleet: PlaneWorld, api: str) -> None:
+    data = ok(warden("nodes", "show", "prod6", "--json", env=plane_env(api, fleet)))
+    assert (data["name"], data["device_id"], data["ppid"]) == ("prod6", hx(PROD6_NEW), hx(PPID6_NEW))
+    assert [(h["old_device_id"], h["device_id"], h["first_seen"], h["last_seen"]) for h in data["history"]] == [
+        (None, hx(PROD6), BEFORE, BEFORE),
+        (hx(PROD6), hx(PROD6_NEW), AFTER, AFTER),
+    ]
+
+    human = warden("nodes", "show", "prod6", env=plane_env(api, fleet))
+    assert human.exit_code == 0, human.stderr
+    change = next(line for line in human.stdout.splitlines() if hx(PROD6_NEW) in line and "→" in line)
+    assert change.index(hx(PROD6)) < change.index("→") < change.index(hx(PROD6_NEW))
+    assert "2023-11-15 22:13:20" in change  # first seen of the new id, UTC
+    assert "changed 1 time" in human.stdout and "warden allow-devices add APP prod6 --wait" in human.stdout
+
+
+def test_unknown_or_foreign_node_is_bad_input(fleet: PlaneWorld, api: str) -> None:
+    for name in ("prod7", "elsewhere"):  # another workspace's node reads exactly like a missing one
+        assert_clean_error(warden("nodes", "show", name, env=plane_env(api, fleet)), 2, f"unknown node {name!r}")
+
+
+def test_wrong_token_fails_cleanly_without_echoing_it(fleet: PlaneWorld, api: str) -> None:
+    wrong = "wdn_this-is-not-the-workspace-token"
+    for args in (["nodes", "ls"], ["nodes", "show", "prod6", "--json"]):
+        run = warden(*args, env={"WARDEN_API_URL": api, "WARDEN_API_TOKEN": wrong})
+        assert_clean_error(run, 1, "the control plane refused the API token (WARDEN_API_TOKEN)")
+        assert wrong not in run.stderr
+
+
+def test_missing_url_or_token_is_bad_input(fleet: PlaneWorld, api: str) -> None:
+    assert_clean_error(warden("nodes", "ls"), 2, "pass --api-url or set WARDEN_API_URL")
+    assert_clean_error(warden("nodes", "ls", env={"WARDEN_API_URL": api}), 2, "set WARDEN_API_TOKEN")
+    run = warden("nodes", "ls", env={"WARDEN_API_URL": "ftp://plane", "WARDEN_API_TOKEN": fleet.token})
+    assert_clean_error(run, 2, "invalid control plane URL", "WARDEN_API_URL")
+
+
+def test_unreachable_control_plane_fails_and_names_the_variable(fleet: PlaneWorld) -> None:
+    with socket.socket() as sock:  # a port nothing listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    run = warden("nodes", "ls", env={"WARDEN_API_URL": f"http://127.0.0.1:{port}", "WARDEN_API_TOKEN": fleet.token})
+    assert_clean_error(run, 1, f"cannot reach the control plane at http://127.0.0.1:{port} (WARDEN_API_URL)")
+    assert fleet.token not in run.stderr
+
+
+def test_flags_override_the_environment(fleet: PlaneWorld, api: str) -> None:
+    env = {"WARDEN_API_URL": "http://127.0.0.1:9", "WARDEN_API_TOKEN": "wdn_stale-token-from-the-shell"}
+    data = ok(warden("nodes", "ls", "--json", "--api-url", api + "/api/", "--api-token", fleet.token, env=env))
+    assert [n["name"] for n in data["nodes"]] == ["prod5", "prod6"]
+
+
+# -- node names resolved through the control plane ----------------------------------------------------------
+
+
+def test_allow_devices_add_resolves_the_node_through_the_control_plane(
+    anvil: Anvil, chain: Chain, owner: Signer, kms: KmsRegistry, fleet: PlaneWorld, api: str
+) -> None:
+    app = deploy_app(chain, owner, kms, device_id=PROD5)
+    env = plane_env(api, fleet, ETH_RPC_URL=anvil.url, PRIVATE_KEY=DEV_PRIVATE_KEY)
+    data = ok(warden("allow-devices", "add", app.address, "prod6", "--wait", "--json", env=env))
+    # prod6's current device id, not the one it had before the firmware update
+    assert [(r["device_id"], r["node"], r["status"]) for r in data["results"]] == [(hx(PROD6_NEW), "prod6", "added")]
+    assert app.is_device_allowed(PROD6_NEW) and not app.is_device_allowed(PROD6)
+
+    listed = ok(warden("allow-devices", "list", app.address, "--json", env=env))
+    assert [(d["device_id"], d["node"]) for d in listed["devices"]] == [(hx(PROD5), "prod5"), (hx(PROD6_NEW), "prod6")]
+
+    refused = warden("allow-devices", "add", app.address, "elsewhere", "--wait", env=env)
+    assert_clean_error(refused, 2, "unknown node 'elsewhere'", "the control plane's node list")
+    assert not app.is_device_allowed(ELSEWHERE)
