@@ -75,9 +75,10 @@ def _measure(chain: Chain, tmp: Path) -> list[BenchResult]:
 
     plane = ControlPlane(fleet, [chain.rpc.url], cache_dir=tmp / "cache")
     _, cookie = new_session(plane.session_secret, workspace)
-    with serve(create_control_plane_app(plane)) as base_url, httpx.Client(
-        base_url=base_url, cookies={SESSION_COOKIE: cookie}, timeout=30
-    ) as http:
+    with (
+        serve(create_control_plane_app(plane)) as base_url,
+        httpx.Client(base_url=base_url, cookies={SESSION_COOKIE: cookie}, timeout=30) as http,
+    ):
         first = http.get(f"/apps/{app.address}")
         assert first.status_code == 200, first.status_code
         assert first.text.count("node-") >= NODES, "every device row is on the page"

@@ -8,7 +8,7 @@ from fastapi.responses import JSONResponse
 from warden import __version__
 from warden.errors import BadInput, WardenError
 from warden.fleet.store import NotFound
-from warden.web import api
+from warden.web import api, dashboard
 from warden.web.plane import ControlPlane
 
 
@@ -38,4 +38,5 @@ def create_control_plane_app(plane: ControlPlane) -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(api.router)
+    dashboard.install(app)  # pages, /static, HTML error pages
     return app

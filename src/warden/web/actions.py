@@ -1,0 +1,245 @@
+"""The dashboard's writes to an app's device allowlist: add a device, remove one, set allowAnyDevice.
+
+They take the same path as `warden allow-devices` (see `warden.cli.common.carry_out`): read the chain and
+plan (no-ops are reported, not sent); then either sign with the control plane's operator key (after
+checking it owns the app), wait for the receipt and re-read, or, when there is no operator key or the
+app is owned by a contract such as a Safe, hand back the change as a Safe Transaction Builder batch and
+raw calldata for the owner to sign.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from warden.chain.allowlist import Plan, apply
+from warden.chain.app import AppAuth
+from warden.chain.inputs import hex0x, parse_bytes32
+from warden.chain.safe import calldata_lines, safe_batch
+from warden.chain.signer import Signer
+from warden.chain.tx import TxRequest, check_owner, execute
+from warden.errors import BadInput, WardenError
+from warden.fleet.devices import DeviceTarget, device_spec, plan_devices
+from warden.fleet.inventory import Inventory
+from warden.fleet.store import AppView
+from warden.web.plane import ControlPlane
+from warden.web.session import Flash
+
+log = logging.getLogger(__name__)
+
+ChangeKind = Literal["add-device", "remove-device", "allow-any"]
+CHANGE_KINDS: tuple[ChangeKind, ...] = ("add-device", "remove-device", "allow-any")
+RECEIPT_TIMEOUT = 60.0
+
+# one operator key, many browser tabs: send one change at a time so nonces never collide
+_sending = threading.Lock()
+
+
+def short_hex(value: str, head: int = 10, tail: int = 8) -> str:
+    """`0x1234abcd…89ef` for a long hex string (shown where the full value does not fit)."""
+    return value if len(value) <= head + tail + 1 else f"{value[:head]}…{value[-tail:]}"
+
+
+@dataclass(frozen=True)
+class Change:
+    """One change an operator asked for from the dashboard."""
+
+    kind: ChangeKind
+    device_id: bytes | None = None
+    enable: bool | None = None
+
+    @classmethod
+    def device(cls, text: str | None, *, add: bool) -> Change:
+        if not text:
+            raise BadInput("no device given")
+        return cls("add-device" if add else "remove-device", parse_bytes32(text, "device id"))
+
+    @classmethod
+    def allow_any(cls, text: str | None) -> Change:
+        if text not in ("true", "false"):
+            raise BadInput("say whether to turn allowAnyDevice on (true) or off (false)")
+        return cls("allow-any", enable=text == "true")
+
+    @classmethod
+    def from_form(cls, kind: str | None, device: str | None, enable: str | None) -> Change:
+        if kind == "allow-any":
+            return cls.allow_any(enable)
+        if kind in ("add-device", "remove-device"):
+            return cls.device(device, add=kind == "add-device")
+        raise BadInput(f"unknown change {kind!r}: choose one of {', '.join(CHANGE_KINDS)}")
+
+    def form(self) -> dict[str, str]:
+        """The hidden fields that ask for this change again (the Safe batch download re-posts them)."""
+        fields: dict[str, str] = {"change": self.kind}
+        if self.device_id is not None:
+            fields["device_id"] = hex0x(self.device_id)
+        if self.enable is not None:
+            fields["enable"] = "true" if self.enable else "false"
+        return fields
+
+
+@dataclass
+class Prepared:
+    """A change read against the chain: the transactions it needs (none when it is a no-op)."""
+
+    change: Change
+    contract: AppAuth
+    owner: str
+    title: str  # e.g. "allow device 0x12… (prod6)"
+    noop: str  # what to say when there is nothing to send
+    requests: list[TxRequest]
+    plan: Plan | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class Offline:
+    """A change for the owner to sign elsewhere: calldata per transaction and a Safe batch."""
+
+    prepared: Prepared
+    reason: str
+    owner_is_contract: bool
+
+    @property
+    def calls(self) -> list[dict[str, str]]:
+        return calldata_lines(self.prepared.requests)
+
+    def batch(self) -> dict[str, Any]:
+        contract = self.prepared.contract
+        return safe_batch(
+            self.prepared.requests,
+            chain_id=contract.chain.chain_id,
+            safe=self.prepared.owner,
+            name=f"warden: {self.prepared.title} on {contract.address}",
+            description="Prepared by the warden dashboard",
+        )
+
+
+def device_label(device_id: bytes, node: str | None, former_node: str | None = None) -> str:
+    """`prod6 (0x12…)`; `prod6's former device 0x12…` for an id the node presented before its current one."""
+    text = short_hex(hex0x(device_id))
+    if node:
+        return f"{node} ({text})"
+    return f"{former_node}'s former device {text}" if former_node else f"device {text}"
+
+
+def prepare(
+    plane: ControlPlane, app: AppView, change: Change, inventory: Inventory, former: Mapping[bytes, str] | None = None
+) -> Prepared:
+    """Read what the chain says now and plan the change (skipping it when it is already so).
+
+    `inventory` names devices by their node; `former` names ids that nodes presented before their current one.
+    """
+    contract = plane.app_auth(app)
+    owner = contract.owner()
+    if change.kind == "allow-any":
+        wanted = bool(change.enable)
+        state = "on" if wanted else "off"
+        current = contract.allow_any_device()
+        requests = [] if current == wanted else [contract.set_allow_any_device(wanted)]
+        notes = []
+        if wanted:
+            notes.append("With Allow any device on, any node the KMS trusts can run this app; the list is ignored.")
+        return Prepared(change, contract, owner, f"turn Allow any device {state}",
+                        f"Allow any device is already {state}; nothing was sent.", requests, None, notes)  # fmt: skip
+    assert change.device_id is not None
+    add = change.kind == "add-device"
+    node = inventory.name_for_device(change.device_id)
+    label = device_label(change.device_id, node, (former or {}).get(change.device_id))
+    planned = plan_devices(contract, [DeviceTarget(change.device_id, node)], add=add)
+    notes = []
+    if not add and contract.allow_any_device():
+        notes.append("Allow any device is on, so removing a device has no effect until it is turned off.")
+    return Prepared(
+        change,
+        contract,
+        owner,
+        f"{'allow' if add else 'disallow'} {label}",
+        f"{label} is {'already' if add else 'not'} on the allowlist; nothing was sent.",
+        planned.requests(device_spec(contract)),
+        planned,
+        notes,
+    )
+
+
+def carry_out(
+    plane: ControlPlane,
+    app: AppView,
+    change: Change,
+    inventory: Inventory,
+    who: str,
+    former: Mapping[bytes, str] | None = None,
+) -> Flash | Offline:
+    """Make the change with the operator key, or return it for the owner to sign (see the module docstring).
+
+    `who` names the workspace in the log. Every failure comes back as an error Flash saying nothing changed.
+    """
+    try:
+        prepared = prepare(plane, app, change, inventory, former)
+        if not prepared.requests:
+            return Flash("info", prepared.noop)
+        signer = plane.operator
+        if signer is None:
+            reason = "This control plane has no operator key, so it cannot sign."
+            return Offline(prepared, reason, _is_contract(prepared))
+        if prepared.owner.lower() != signer.address.lower() and _is_contract(prepared):
+            reason = f"The app is owned by the contract {prepared.owner} (a Safe?), not by the operator key."
+            return Offline(prepared, reason, True)
+        check_owner(prepared.owner, signer, f"app {app.address}")
+        return _send(plane, prepared, signer, who)
+    except WardenError as exc:
+        log.warning("workspace %s: %s on %s refused: %s", who, change.kind, app.address, exc)
+        return Flash("error", f"Could not {change_title(change)}: {exc}")
+
+
+def change_title(change: Change) -> str:
+    if change.kind == "allow-any":
+        return f"turn Allow any device {'on' if change.enable else 'off'}"
+    assert change.device_id is not None
+    verb = "allow" if change.kind == "add-device" else "disallow"
+    return f"{verb} device {short_hex(hex0x(change.device_id))}"
+
+
+def offline_batch(plane: ControlPlane, app: AppView, change: Change, inventory: Inventory) -> dict[str, Any] | Flash:
+    """The Safe Transaction Builder batch for a change, re-planned against the chain now."""
+    try:
+        prepared = prepare(plane, app, change, inventory)
+    except WardenError as exc:
+        return Flash("error", f"Could not prepare the batch: {exc}")
+    if not prepared.requests:
+        return Flash("info", prepared.noop)
+    return Offline(prepared, "download", _is_contract(prepared)).batch()
+
+
+def _is_contract(prepared: Prepared) -> bool:
+    return bool(prepared.contract.chain.get_code(prepared.owner))
+
+
+def _send(plane: ControlPlane, prepared: Prepared, signer: Signer, who: str) -> Flash:
+    contract = prepared.contract
+    chain = contract.chain
+    title = prepared.title[0].upper() + prepared.title[1:]
+    with _sending:
+        if prepared.plan is not None:
+            (result,) = apply(chain, signer, device_spec(contract), prepared.plan, wait=True, timeout=RECEIPT_TIMEOUT)
+            status: str = result.status
+            tx, error = result.tx, result.error
+            done = status in ("added", "removed")
+        else:
+            (outcome,) = execute(chain, signer, prepared.requests, wait=True, timeout=RECEIPT_TIMEOUT)
+            status, tx, error = outcome.status, outcome.tx_hash, outcome.error
+            # re-read: the page must say what the chain says, not what was asked
+            done = status == "mined" and contract.allow_any_device() == bool(prepared.change.enable)
+    log.info("workspace %s: %s on %s: %s (tx %s)", who, prepared.title, contract.address, status, tx)
+    if done:
+        return Flash("ok", " ".join([f"Done: {prepared.title}.", *prepared.notes]), tx, chain.chain_id)
+    if status == "pending":
+        text = f"{title}: sent, but no receipt within {RECEIPT_TIMEOUT:g} s. Reload later to see whether it was mined."
+        return Flash("warn", text, tx, chain.chain_id)
+    if status == "mined":
+        return Flash("warn", f"{title}: mined, but the chain now says otherwise (changed again since?).", tx,
+                     chain.chain_id)  # fmt: skip
+    return Flash("error", f"{title} failed: {error or status}. Nothing changed on chain.", tx, chain.chain_id)
