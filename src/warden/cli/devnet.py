@@ -91,12 +91,12 @@ def devnet_up(
         if started.anvil is not None:
             note("running in the background; stop it with `warden devnet down`")
         return
-    note("press Ctrl-C to stop")
     # SIGTERM from `warden devnet down` or a supervisor stops us like Ctrl-C does
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     anvil, services = started.anvil.process, started.services
     assert anvil is not None and services is not None
     try:
+        note("press Ctrl-C to stop")
         while anvil.poll() is None and services.poll() is None:
             time.sleep(0.2)
         which = "anvil" if anvil.poll() is not None else "the services"

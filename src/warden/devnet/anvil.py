@@ -134,16 +134,27 @@ def pid_alive(pid: int) -> bool:
 
 def stop_pid(pid: int, timeout: float = 10.0) -> bool:
     """Stop a process started by an earlier `warden devnet up --detach`; False if it was not running."""
-    if not pid_alive(pid):
-        return False
-    os.kill(pid, signal.SIGTERM)
+    return stop_pids([pid], timeout)
+
+
+def stop_pids(pids: list[int], timeout: float = 10.0) -> bool:
+    """SIGTERM every live process in `pids` at once, wait for all (SIGKILL after `timeout`); False if none ran."""
+    running = [pid for pid in pids if pid_alive(pid)]
+    for pid in running:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        # reap it when it is our own child (tests); otherwise just watch it go
-        with contextlib.suppress(ChildProcessError):
-            os.waitpid(pid, os.WNOHANG)
-        if not pid_alive(pid):
-            return True
-        time.sleep(0.05)
-    os.kill(pid, signal.SIGKILL)
-    return True
+    waiting = list(running)
+    while waiting and time.monotonic() < deadline:
+        for pid in list(waiting):
+            # reap it when it is our own child (tests); otherwise just watch it go
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, os.WNOHANG)
+            if not pid_alive(pid):
+                waiting.remove(pid)
+        if waiting:
+            time.sleep(0.05)
+    for pid in waiting:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    return bool(running)

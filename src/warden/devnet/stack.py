@@ -27,7 +27,7 @@ from warden.chain.deploy import deploy_kms
 from warden.chain.kms import KmsRegistry
 from warden.chain.signer import Signer, signer_from_key
 from warden.chain.tx import TxRequest, execute, require_success
-from warden.devnet.anvil import DEV_PRIVATE_KEY, Anvil, cache_dir_for, pid_alive, start_anvil, stop_pid
+from warden.devnet.anvil import DEV_PRIVATE_KEY, Anvil, cache_dir_for, pid_alive, start_anvil, stop_pid, stop_pids
 from warden.devnet.cvms import BootReport, boot
 from warden.devnet.fleet import (
     DEMO_APP,
@@ -66,9 +66,12 @@ class Started:
 
 
 def stop_processes(services: subprocess.Popen[bytes] | None, anvil: Anvil | None) -> None:
-    """Services first (they talk to the chain), then anvil (which saves the chain state on the way out)."""
+    """Stop the services and anvil (which saves the chain state on the way out), then clean up after anvil."""
     if services is not None and services.poll() is None:
-        services.terminate()
+        services.terminate()  # both at once: each takes a moment to shut down
+    if anvil is not None and anvil.process is not None and anvil.process.poll() is None:
+        anvil.process.terminate()
+    if services is not None:
         try:
             services.wait(10)
         except subprocess.TimeoutExpired:
@@ -167,6 +170,7 @@ def up(
             plane.close()
         services = _start_services(home, detach)
         state.services_pid = services.pid
+        state.foreground_pid = None if detach else os.getpid()
         save_state(state, home)
         _wait_for_services(state, services, home)
         note("booting the demo CVMs …")
@@ -250,9 +254,11 @@ def _wait_for_services(state: DevnetState, process: subprocess.Popen[bytes], hom
 
 def _stop_recorded(state: DevnetState, home: Path) -> bool:
     stopped = False
-    if state.services_pid is not None:
-        stopped = stop_pid(state.services_pid) or stopped
-    stopped = stop_pid(state.anvil_pid) or stopped
+    if state.foreground_pid is not None and state.foreground_pid != os.getpid():
+        # a foreground `devnet up` stops its own children and exits 0 on SIGTERM
+        stopped = stop_pid(state.foreground_pid, timeout=20)
+    others = [state.anvil_pid] + ([state.services_pid] if state.services_pid is not None else [])
+    stopped = stop_pids(others) or stopped
     shutil.rmtree(cache_dir_for(home / "anvil.log"), ignore_errors=True)
     return stopped
 

@@ -41,6 +41,7 @@ class DevnetState:
     apps: dict[str, str] = field(default_factory=dict)
     detached: bool = False
     services_pid: int | None = None
+    foreground_pid: int | None = None  # the `warden devnet up` that waits for Ctrl-C (None when detached)
     kms_url: str | None = None
     webhook_url: str | None = None
     api_url: str | None = None
