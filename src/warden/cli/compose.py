@@ -140,7 +140,12 @@ def _explain_table(result: Explanation) -> None:
 @app.command("matrix")
 def matrix_command(
     docker_compose: Annotated[Path, typer.Argument(metavar="DOCKER_COMPOSE", help="docker-compose.yaml to deploy.")],
-    name: Annotated[str, typer.Option("--name", metavar="APP", help="App name (platforms may blank it).")],
+    name: Annotated[
+        str | None,
+        typer.Option(
+            "--name", metavar="APP", help="App name (platforms may blank it) [default: the file's directory name]."
+        ),
+    ] = None,
     platforms_file: Annotated[
         Path | None,
         typer.Option(
@@ -167,7 +172,8 @@ def matrix_command(
         if platforms_file
         else list(SHIPPED)
     )
-    rows = matrix(text, name, platforms)
+    # like `docker compose`, whose project name defaults to the directory holding the file
+    rows = matrix(text, name if name is not None else docker_compose.resolve().parent.name, platforms)
     if any(row.placeholder for row in rows):
         note("note: rows marked placeholder use a stand-in for Phala Cloud's pre-launch script (not the real hash)")
     data = {

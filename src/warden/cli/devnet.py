@@ -284,14 +284,16 @@ def cvm_boot(
             f"{name} on {report.node} (device {hex0x(report.device_id)}, compose {hex0x(report.compose_hash)})"
         )
         stdout.print(f"  app keys: {'released' if report.keys else 'refused'}")
-        if report.keys:
+        if report.keys and report.gateway:
             cert = f"issued (CSR API v{report.csr_api_version})" if report.certificate else "refused"
             stdout.print(f"  gateway certificate: {cert}")
+        elif report.keys:
+            stdout.print("  gateway certificate: not asked for (the manifest disables the gateway)")
 
     emit(json_out, report.as_json(), human)
     if not report.keys:
         raise OperationFailed(f"{name} was refused its keys by the KMS: {report.reason}")
-    if not report.certificate:
+    if not report.ok:
         hint = ""
         if report.certificate_error and "Unsupported API version: 2" in report.certificate_error:
             hint = " (the KMS is older than the guest: reboot with --fallback-to-v1, or upgrade the KMS)"

@@ -123,13 +123,18 @@ def cache_dir_for(log_path: Path) -> Path:
 
 
 def pid_alive(pid: int) -> bool:
+    """The process exists and has not exited (an exited child not yet reaped, a zombie, counts as gone)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return True  # no /proc: trust the signal check
+    return stat.rsplit(")", 1)[-1].split()[0] != "Z"
 
 
 def stop_pid(pid: int, timeout: float = 10.0) -> bool:

@@ -12,6 +12,7 @@ from eth_account.messages import encode_defunct
 
 from warden.chain.inputs import hex0x
 from warden.compose.hashing import compose_hash
+from warden.compose.manifest import load_manifest
 from warden.devnet.fleet import (
     KEY_PROVIDER,
     OS_IMAGE_HASH,
@@ -45,13 +46,14 @@ class BootReport:
     kms_version: str
     keys: bool
     reason: str | None  # the KMS's refusal, verbatim
+    gateway: bool  # whether the manifest enables the gateway (else no certificate is asked for)
     certificate: bool
     certificate_error: str | None
     csr_api_version: int | None
 
     @property
     def ok(self) -> bool:
-        return self.keys and self.certificate
+        return self.keys and (self.certificate or not self.gateway)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -64,6 +66,7 @@ class BootReport:
             "booted": self.ok,
             "keys": self.keys,
             "reason": self.reason,
+            "gateway": self.gateway,
             "gateway_certificate": self.certificate,
             "certificate_error": self.certificate_error,
             "csr_api_version": self.csr_api_version,
@@ -86,12 +89,19 @@ def _require_services(state: DevnetState) -> str:
 def _guest(paths: Paths, state: DevnetState, name: str, cvm: DevnetCvm) -> Guest:
     pki = load_pki(paths)
     node = load_node(paths, cvm.node)
+    manifest = read_manifest(paths, name)
     sim = SimCvm(
-        node, pki, app_id=bytes.fromhex(state.apps[cvm.app][2:]), compose_hash=compose_hash(read_manifest(paths, name)),
+        node, pki, app_id=bytes.fromhex(state.apps[cvm.app][2:]), compose_hash=compose_hash(manifest),
         instance_id=bytes.fromhex(cvm.instance_id), os_image_hash=OS_IMAGE_HASH, key_provider=KEY_PROVIDER,
     )  # fmt: skip
     return Guest(sim, KmsClient(_require_services(state)), version=cvm.guest_version,
-                 fallback_to_v1=cvm.fallback_to_v1)  # fmt: skip
+                 fallback_to_v1=cvm.fallback_to_v1, gateway=gateway_enabled(manifest))  # fmt: skip
+
+
+def gateway_enabled(manifest: bytes) -> bool:
+    """Whether the CVM's app-compose.json turns the gateway on (`tproxy_enabled` is its older name)."""
+    fields = load_manifest(manifest).fields
+    return bool(fields.get("gateway_enabled", fields.get("tproxy_enabled", False)))
 
 
 def boot(
@@ -127,7 +137,7 @@ def boot(
         guest.kms.close()
     report = BootReport(
         name, cvm.node, guest.cvm.node.device_id, guest.cvm.compose_hash, cvm.guest_version, state.kms_version,
-        keys=reason is None, reason=reason, certificate=guest.certificate is not None,
+        keys=reason is None, reason=reason, gateway=guest.gateway, certificate=guest.certificate is not None,
         certificate_error=guest.certificate_error,
         csr_api_version=guest.certificate.csr_api_version if guest.certificate else None,
     )  # fmt: skip
@@ -140,7 +150,7 @@ def _record(paths: Paths, state: DevnetState, report: BootReport) -> None:
     device_allowed: bool | None = True
     if report.keys:
         status = "running"
-        why = None if report.certificate else f"no gateway certificate: {report.certificate_error}"
+        why = None if report.ok else f"no gateway certificate: {report.certificate_error}"
     else:
         status, why = "boot-failed", report.reason
         device_allowed = False if report.reason and "device not allowed" in report.reason.lower() else None

@@ -104,15 +104,26 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+def service_urls(any_port: bool) -> dict[str, str]:
+    """A distinct port per service: the usual one when free (unless `any_port`), else one the OS picks.
 
-
-def _service_url(preferred: int, any_port: bool) -> str:
-    port = preferred if not any_port and port_is_free(preferred) else free_port()
-    return f"http://127.0.0.1:{port}"
+    Every probe socket stays bound until all ports are chosen, so no two services get the same port.
+    """
+    probes: list[socket.socket] = []
+    urls: dict[str, str] = {}
+    try:
+        for service, preferred in SERVICE_PORTS.items():
+            probe = socket.socket()
+            probes.append(probe)
+            try:
+                probe.bind(("127.0.0.1", 0 if any_port else preferred))
+            except OSError:
+                probe.bind(("127.0.0.1", 0))
+            urls[service] = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    finally:
+        for probe in probes:
+            probe.close()
+    return urls
 
 
 def up(
@@ -157,9 +168,8 @@ def up(
                 state = _deploy(chain, signer, paths, nodes, anvil, detach, existing)
         finally:
             chain.close()
-        state.kms_url = _service_url(SERVICE_PORTS["kms"], any_port)
-        state.webhook_url = _service_url(SERVICE_PORTS["webhook"], any_port)
-        state.api_url = _service_url(SERVICE_PORTS["api"], any_port)
+        urls = service_urls(any_port)
+        state.kms_url, state.webhook_url, state.api_url = urls["kms"], urls["webhook"], urls["api"]
         state.api_token = state.api_token or TOKEN_PREFIX + secrets.token_urlsafe(32)
         state.services_pid = None
         save_state(state, home)

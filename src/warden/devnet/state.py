@@ -57,7 +57,8 @@ class DevnetState:
 
     def status_json(self, running: bool, cvm_status: dict[str, str] | None = None) -> dict[str, Any]:
         """The shape of `warden devnet status --json`."""
-        statuses = cvm_status or {}
+        # a stopped devnet runs no CVM, whatever they last reported
+        statuses = (cvm_status or {}) if running else dict.fromkeys(self.cvms, "stopped")
         return {
             "running": running,
             "rpc_url": self.rpc_url,

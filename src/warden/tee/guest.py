@@ -60,6 +60,7 @@ class Guest:
     kms: KmsClient
     version: str = "0.5.7"
     fallback_to_v1: bool = False
+    gateway: bool = True  # the manifest's gateway_enabled: only then does the guest ask for a certificate
     keys: AppKeys | None = None
     certificate: TlsCertificate | None = None
     certificate_error: str | None = None
@@ -81,11 +82,12 @@ class Guest:
             gateway_app_id=released["gateway_app_id"],
             os_image_hash=bytes.fromhex(released["os_image_hash"]),
         )
-        try:
-            self.certificate = self.request_certificate(f"{self.cvm.app_id.hex()}.devnet")
-            self.certificate_error = None
-        except KmsRefused as exc:
-            self.certificate, self.certificate_error = None, str(exc)
+        if self.gateway:
+            try:
+                self.certificate = self.request_certificate(f"{self.cvm.app_id.hex()}.devnet")
+                self.certificate_error = None
+            except KmsRefused as exc:
+                self.certificate, self.certificate_error = None, str(exc)
         return self.keys
 
     def request_certificate(self, subject: str, alt_names: tuple[str, ...] = ()) -> TlsCertificate:
