@@ -14,11 +14,12 @@ from eth_utils import keccak
 from typer.testing import CliRunner
 
 from tests.support.chain import STRANGER_KEY, THIRD_KEY, deploy_app, send
-from tests.support.cli import Run, assert_clean_error, warden
+from tests.support.cli import Run, assert_clean_error, ok, warden
 from tests.support.flaky_proxy import FlakyProxy
 from warden.chain.app import AppAuth
 from warden.chain.connection import Chain
 from warden.chain.deploy import deploy_kms
+from warden.chain.inputs import hex0x
 from warden.chain.kms import KmsRegistry
 from warden.chain.safe import batch_checksum
 from warden.chain.signer import Signer
@@ -30,18 +31,8 @@ OUTSIDER = bytes(31) + b"\x07"  # a device no inventory knows
 ADD_DEVICE = bytes(keccak(text="addDevice(bytes32)"))[:4]
 
 
-def hx(device: bytes) -> str:
-    return "0x" + device.hex()
-
-
 def env_for(anvil: Anvil, key: str = DEV_PRIVATE_KEY, **extra: str) -> dict[str, str]:
     return {"ETH_RPC_URL": anvil.url, "PRIVATE_KEY": key, **extra}
-
-
-def ok(run: Run) -> Any:
-    """A successful `--json` run: its document."""
-    assert run.exit_code == 0, (run.stdout, run.stderr)
-    return run.json()
 
 
 def statuses(data: Any) -> list[tuple[str, str]]:
@@ -89,10 +80,10 @@ def untouched_app(chain: Chain, owner: Signer) -> AppAuth:
 def nodes_file(tmp_path: Path) -> Path:
     path = tmp_path / "nodes.json"
     nodes = [
-        {"name": "prod1", "device_id": hx(A), "region": "eu"},
+        {"name": "prod1", "device_id": hex0x(A), "region": "eu"},
         {"name": "prod2", "device_id": B.hex().upper()},
-        {"name": "prod3", "device_id": hx(C)},
-        {"name": "edge", "device_id": hx(D), "region": "us"},
+        {"name": "prod3", "device_id": hex0x(C)},
+        {"name": "edge", "device_id": hex0x(D), "region": "us"},
         {"name": "EDGE", "device_id": "ee" * 32, "region": "ap"},
         {"name": "prod9", "device_id": None},
     ]
@@ -123,16 +114,16 @@ def test_list_shows_initializer_and_outside_devices_with_node_names(
         "allow_any_device": False,
     }
     assert [(d["device_id"], d["allowed"], d["node"]) for d in data["devices"]] == [
-        (hx(A), True, "prod1"),
-        (hx(B), True, "prod2"),
-        (hx(OUTSIDER), True, None),
+        (hex0x(A), True, "prod1"),
+        (hex0x(B), True, "prod2"),
+        (hex0x(OUTSIDER), True, None),
     ]
 
     human = warden("allow-devices", "ls", app.address, env=env)
     assert human.exit_code == 0, human.stderr
     assert owner.address in human.stdout and "31337" in human.stdout
     assert "allowAnyDevice  no" in human.stdout and "NOT enforced" not in human.stdout
-    for text in (hx(A), "prod1", hx(B), "prod2", hx(OUTSIDER)):
+    for text in (hex0x(A), "prod1", hex0x(B), "prod2", hex0x(OUTSIDER)):
         assert text in human.stdout
 
 
@@ -141,7 +132,7 @@ def test_list_drops_removed_devices_and_knows_re_added_ones(
 ) -> None:
     for request in (app.add_device(B), app.remove_device(A), app.remove_device(B), app.add_device(A)):
         send(chain, owner, request)
-    assert listed(anvil, app.address) == [hx(A)]
+    assert listed(anvil, app.address) == [hex0x(A)]
     send(chain, owner, app.remove_device(A))
     assert listed(anvil, app.address) == []
     human = warden("allow-devices", "list", app.address, env={"ETH_RPC_URL": anvil.url})
@@ -158,17 +149,17 @@ def test_allow_any_on_is_said_first_and_the_list_is_still_shown(
     assert human.exit_code == 0, human.stderr
     first_line = human.stdout.splitlines()[0]
     assert "allowAnyDevice is ON" in first_line and "NOT enforced" in first_line
-    assert hx(A) in human.stdout and "not enforced" in human.stdout
+    assert hex0x(A) in human.stdout and "not enforced" in human.stdout
     data = ok(warden("allow-devices", "list", app.address, "--json", env=env))
     assert data["allow_any_device"] is True
-    assert [(d["device_id"], d["allowed"], d["enforced"]) for d in data["devices"]] == [(hx(A), True, False)]
+    assert [(d["device_id"], d["allowed"], d["enforced"]) for d in data["devices"]] == [(hex0x(A), True, False)]
 
 
 def test_app_may_be_written_as_address_or_app_id_in_any_case(anvil: Anvil, app: AppAuth) -> None:
     for form in (app.address.lower(), "app_" + app.address[2:].upper(), "APP_" + app.address[2:].lower()):
         data = ok(warden("allow-devices", "list", form, "--json", env={"ETH_RPC_URL": anvil.url}))
         assert data["app"] == app.address
-        assert [d["device_id"] for d in data["devices"]] == [hx(A)]
+        assert [d["device_id"] for d in data["devices"]] == [hex0x(A)]
 
 
 def test_history_has_every_event_with_block_time_tx_and_node(
@@ -182,9 +173,9 @@ def test_history_has_every_event_with_block_time_tx_and_node(
     assert data["app"] == app.address
     events = data["events"]
     assert [(e["event"], e["device_id"], e["node"], e["enabled"]) for e in events] == [
-        ("DeviceAdded", hx(A), "prod1", None),  # emitted by the initializer
-        ("DeviceAdded", hx(B), "prod2", None),
-        ("DeviceRemoved", hx(A), "prod1", None),
+        ("DeviceAdded", hex0x(A), "prod1", None),  # emitted by the initializer
+        ("DeviceAdded", hex0x(B), "prod2", None),
+        ("DeviceRemoved", hex0x(A), "prod1", None),
         ("AllowAnyDeviceSet", None, None, True),
     ]
     assert [(e["block"], e["tx"]) for e in events[1:]] == [
@@ -207,27 +198,27 @@ def test_add_by_name_and_id_skips_allowed_ones_and_reports_pending_tx(
 ) -> None:
     nonce = chain.nonce(owner.address)
     env = env_for(anvil, WARDEN_NODES_FILE=str(nodes_file))
-    data = ok(warden("allow-devices", "add", app.address, "prod2", hx(A), C.hex(), "--json", env=env))
+    data = ok(warden("allow-devices", "add", app.address, "prod2", hex0x(A), C.hex(), "--json", env=env))
     assert data["app"] == app.address
     assert [(r["device_id"], r["node"], r["status"]) for r in data["results"]] == [
-        (hx(B), "prod2", "pending"),
-        (hx(A), "prod1", "already-allowed"),
-        (hx(C), "prod3", "pending"),
+        (hex0x(B), "prod2", "pending"),
+        (hex0x(A), "prod1", "already-allowed"),
+        (hex0x(C), "prod3", "pending"),
     ]
     sent = [r["tx"] for r in data["results"] if r["status"] == "pending"]
     assert data["results"][1]["tx"] is None
     assert [nonce_of(chain, tx) for tx in sent] == [nonce, nonce + 1]  # consecutive, the no-op not sent
     assert all(mined(chain, tx)["status"] == "0x1" for tx in sent)
     assert chain.nonce(owner.address) == nonce + 2
-    assert listed(anvil, app.address) == [hx(A), hx(B), hx(C)]
+    assert listed(anvil, app.address) == [hex0x(A), hex0x(B), hex0x(C)]
 
     human = warden("allow-devices", "add", app.address, D.hex(), "--nodes-file", str(nodes_file), env=env_for(anvil))
     assert human.exit_code == 0, human.stderr
-    assert "pending" in human.stdout and hx(D) in human.stdout and "edge" in human.stdout
+    assert "pending" in human.stdout and hex0x(D) in human.stdout and "edge" in human.stdout
     assert f"warden allow-devices list {app.address}" in human.stderr and "--wait" in human.stderr
-    (tx,) = re.findall(r"0x[0-9a-f]{64}", human.stdout.replace(hx(D), ""))
+    (tx,) = re.findall(r"0x[0-9a-f]{64}", human.stdout.replace(hex0x(D), ""))
     mined(chain, tx)
-    assert listed(anvil, app.address) == [hx(A), hx(B), hx(C), hx(D)]
+    assert listed(anvil, app.address) == [hex0x(A), hex0x(B), hex0x(C), hex0x(D)]
 
 
 def test_add_and_remove_with_wait_report_what_the_chain_says(
@@ -235,13 +226,13 @@ def test_add_and_remove_with_wait_report_what_the_chain_says(
 ) -> None:
     env = env_for(anvil, WARDEN_NODES_FILE=str(nodes_file))
     added = ok(warden("allow-devices", "add", app.address, "prod2", "prod3", "--wait", "--json", env=env))
-    assert statuses(added) == [(hx(B), "added"), (hx(C), "added")]
+    assert statuses(added) == [(hex0x(B), "added"), (hex0x(C), "added")]
     assert all(chain.receipt(r["tx"]) for r in added["results"])
 
-    removed = ok(warden("allow-devices", "rm", app.address, "prod1", hx(D), hx(C), "--wait", "--json", env=env))
-    assert statuses(removed) == [(hx(A), "removed"), (hx(D), "not-allowed"), (hx(C), "removed")]
+    removed = ok(warden("allow-devices", "rm", app.address, "prod1", hex0x(D), hex0x(C), "--wait", "--json", env=env))
+    assert statuses(removed) == [(hex0x(A), "removed"), (hex0x(D), "not-allowed"), (hex0x(C), "removed")]
     assert removed["results"][1]["tx"] is None
-    assert listed(anvil, app.address) == [hx(B)]
+    assert listed(anvil, app.address) == [hex0x(B)]
 
     human = warden("allow-devices", "remove", app.address, "prod2", "--wait", env=env)
     assert human.exit_code == 0, human.stderr
@@ -252,8 +243,8 @@ def test_add_and_remove_with_wait_report_what_the_chain_says(
 
 def test_removing_while_allow_any_is_on_warns(anvil: Anvil, chain: Chain, owner: Signer, app: AppAuth) -> None:
     send(chain, owner, app.set_allow_any_device(True))
-    run = warden("allow-devices", "remove", app.address, hx(A), "--wait", "--json", env=env_for(anvil))
-    assert statuses(ok(run)) == [(hx(A), "removed")]
+    run = warden("allow-devices", "remove", app.address, hex0x(A), "--wait", "--json", env=env_for(anvil))
+    assert statuses(ok(run)) == [(hex0x(A), "removed")]
     assert "warning: allowAnyDevice is on" in run.stderr and "disallow-any" in run.stderr
 
 
@@ -267,7 +258,7 @@ def test_interactive_add_offers_inventory_nodes_not_yet_allowed(
     # prod1 is allowed by the initializer and prod9 has no device id: neither is offered
     assert [(row[0], row[1]) for row in offered] == [("1", "prod2"), ("2", "prod3"), ("3", "edge"), ("4", "EDGE")]
     assert "added" in run.stdout
-    assert listed(anvil, app.address) == [hx(A), hx(B), hx(C)]
+    assert listed(anvil, app.address) == [hex0x(A), hex0x(B), hex0x(C)]
 
 
 def test_interactive_remove_offers_allowed_devices(
@@ -278,8 +269,8 @@ def test_interactive_remove_offers_allowed_devices(
     env = env_for(anvil, WARDEN_NODES_FILE=str(nodes_file))
     run = pick(["allow-devices", "rm", app.address, "-i", "--wait"], "1, 3\n", env)
     assert run.exit_code == 0, run.stderr
-    assert hx(A) in run.stderr and hx(B) in run.stderr and hx(OUTSIDER) in run.stderr
-    assert listed(anvil, app.address) == [hx(B)]
+    assert hex0x(A) in run.stderr and hex0x(B) in run.stderr and hex0x(OUTSIDER) in run.stderr
+    assert listed(anvil, app.address) == [hex0x(B)]
 
 
 def test_interactive_invalid_choice_sends_nothing(
@@ -295,7 +286,7 @@ def test_interactive_invalid_choice_sends_nothing(
 
 def test_interactive_add_when_every_node_is_allowed_says_so(anvil: Anvil, app: AppAuth, tmp_path: Path) -> None:
     only_prod1 = tmp_path / "one.json"
-    only_prod1.write_text(json.dumps([{"name": "prod1", "device_id": hx(A)}]))
+    only_prod1.write_text(json.dumps([{"name": "prod1", "device_id": hex0x(A)}]))
     run = pick(["allow-devices", "add", app.address, "-i", "--nodes-file", str(only_prod1)], "", env_for(anvil))
     assert run.exit_code == 0, run.stderr
     assert "already allowed" in run.stderr
@@ -319,20 +310,20 @@ def test_a_batch_failing_mid_way_reports_each_item_and_a_rerun_finishes(
 ) -> None:
     nonce = chain.nonce(owner.address)
     proxy.fail_method("eth_sendRawTransaction", "reject", after=1)  # the node refuses the second transaction
-    args = ["allow-devices", "add", app.address, hx(B), hx(C), hx(D), "--wait", "--json"]
+    args = ["allow-devices", "add", app.address, hex0x(B), hex0x(C), hex0x(D), "--wait", "--json"]
     run = warden(*args, env={"ETH_RPC_URL": proxy.url, "PRIVATE_KEY": DEV_PRIVATE_KEY})
     assert run.exit_code == 1, run.stderr
     data = run.json()
-    assert statuses(data) == [(hx(B), "added"), (hx(C), "failed"), (hx(D), "failed")]
+    assert statuses(data) == [(hex0x(B), "added"), (hex0x(C), "failed"), (hex0x(D), "failed")]
     assert "rejected by injected fault" in data["results"][1]["error"]
     assert "not sent" in data["results"][2]["error"]
     assert chain.nonce(owner.address) == nonce + 1
-    assert listed(anvil, app.address) == [hx(A), hx(B)]
+    assert listed(anvil, app.address) == [hex0x(A), hex0x(B)]
 
     rerun = ok(warden(*args, env=env_for(anvil)))
-    assert statuses(rerun) == [(hx(B), "already-allowed"), (hx(C), "added"), (hx(D), "added")]
+    assert statuses(rerun) == [(hex0x(B), "already-allowed"), (hex0x(C), "added"), (hex0x(D), "added")]
     assert chain.nonce(owner.address) == nonce + 3
-    assert listed(anvil, app.address) == [hx(A), hx(B), hx(C), hx(D)]
+    assert listed(anvil, app.address) == [hex0x(A), hex0x(B), hex0x(C), hex0x(D)]
 
 
 def test_private_key_flag_and_keystore_can_sign(
@@ -341,19 +332,19 @@ def test_private_key_flag_and_keystore_can_sign(
     from eth_account import Account
 
     app = deploy_app(chain, owner, kms, owner=third.address)
-    args = ["allow-devices", "add", app.address, hx(B), "--private-key", THIRD_KEY, "--wait", "--json"]
+    args = ["allow-devices", "add", app.address, hex0x(B), "--private-key", THIRD_KEY, "--wait", "--json"]
     by_flag = warden(*args, env={"ETH_RPC_URL": anvil.url})
-    assert statuses(ok(by_flag)) == [(hx(B), "added")]
+    assert statuses(ok(by_flag)) == [(hex0x(B), "added")]
     assert "warning: a private key on the command line" in by_flag.stderr
 
     keystore = tmp_path / "third.json"
     keystore.write_text(json.dumps(Account.encrypt(bytes.fromhex(THIRD_KEY[2:]), "pw", kdf="pbkdf2", iterations=2)))
     env = {"ETH_RPC_URL": anvil.url, "WARDEN_KEYSTORE_PASSWORD": "pw"}
     by_keystore = warden(
-        "allow-devices", "add", app.address, hx(C), "--keystore", str(keystore), "--wait", "--json", env=env
+        "allow-devices", "add", app.address, hex0x(C), "--keystore", str(keystore), "--wait", "--json", env=env
     )
-    assert statuses(ok(by_keystore)) == [(hx(C), "added")]
-    assert listed(anvil, app.address) == [hx(B), hx(C)]
+    assert statuses(ok(by_keystore)) == [(hex0x(C), "added")]
+    assert listed(anvil, app.address) == [hex0x(B), hex0x(C)]
 
 
 # -- allowAnyDevice ---------------------------------------------------------------------------------
@@ -422,9 +413,9 @@ def test_allow_any_without_wait_prints_the_pending_tx(anvil: Anvil, chain: Chain
         (["0x" + "zz" * 32], ("invalid device id", "not hex")),
         (["ab" * 31 + "a"], ("invalid device id", "odd number of hex digits")),
         (["ab" * 31], ("invalid device id", "expected 32 bytes")),
-        ([hx(B), hx(C), "0X" + B.hex().upper()], ("given twice",)),
+        ([hex0x(B), hex0x(C), "0X" + B.hex().upper()], ("given twice",)),
         (["prod2", B.hex()], ("given twice", "'prod2'")),
-        (["edge"], ("ambiguous", hx(D), "0x" + "ee" * 32)),
+        (["edge"], ("ambiguous", hex0x(D), "0x" + "ee" * 32)),
         (["nosuch"], ("unknown node 'nosuch'", "nodes.json")),
         (["prod9"], ("has no known device id",)),
         ([], ("no device given", "-i")),
@@ -444,7 +435,7 @@ def test_bad_devices_are_refused_before_anything_is_sent(
     for command in ("add", "remove"):
         assert_clean_error(warden("allow-devices", command, untouched_app.address, *devices, env=env), 2, *phrases)
     assert chain.nonce(owner.address) == nonce
-    assert listed(anvil, untouched_app.address) == [hx(A)]
+    assert listed(anvil, untouched_app.address) == [hex0x(A)]
 
 
 def test_node_names_without_an_inventory_say_how_to_give_one(anvil: Anvil, app: AppAuth) -> None:
@@ -462,10 +453,10 @@ def test_a_broken_nodes_file_is_refused(anvil: Anvil, app: AppAuth, tmp_path: Pa
 def test_apps_that_are_not_dstack_apps_or_are_cvm_names(anvil: Anvil, app: AppAuth, kms: KmsRegistry) -> None:
     env = env_for(anvil)
     assert_clean_error(warden("allow-devices", "list", kms.address, env=env), 2, "is not a DstackApp")
-    assert_clean_error(warden("allow-devices", "add", kms.address, hx(B), env=env), 2, "is not a DstackApp")
+    assert_clean_error(warden("allow-devices", "add", kms.address, hex0x(B), env=env), 2, "is not a DstackApp")
     empty = "0x" + "11" * 20
     assert_clean_error(warden("allow-devices", "history", empty, env=env), 2, "no contract at")
-    for args in (("list",), ("history",), ("add", hx(B)), ("allow-any", "--enable")):
+    for args in (("list",), ("history",), ("add", hex0x(B)), ("allow-any", "--enable")):
         command, *rest = args
         run = warden("allow-devices", command, "my-web-cvm", *rest, env=env)
         assert_clean_error(run, 2, "'my-web-cvm' is not an app address", "WARDEN_API_URL")
@@ -477,15 +468,15 @@ def test_non_owner_signer_is_refused_and_nothing_is_sent(
     nonce = chain.nonce(stranger.address)
     env = env_for(anvil, STRANGER_KEY)
     for args in (
-        ("add", app.address, hx(B), "--wait"),
-        ("remove", app.address, hx(A)),
+        ("add", app.address, hex0x(B), "--wait"),
+        ("remove", app.address, hex0x(A)),
         ("allow-any", app.address, "--enable"),
         ("toggle-allow-any", app.address),
     ):
         run = warden("allow-devices", *args, env=env)
         assert_clean_error(run, 2, f"signer {stranger.address} is not the owner {owner.address}", "nothing was sent")
     assert chain.nonce(stranger.address) == nonce
-    assert listed(anvil, app.address) == [hx(A)]
+    assert listed(anvil, app.address) == [hex0x(A)]
     assert not app.allow_any_device()
 
 
@@ -494,7 +485,7 @@ def test_chain_names_are_checked(anvil: Anvil, app: AppAuth) -> None:
     assert_clean_error(run, 2, "unknown --chain 'nosuch'")
     run = warden("allow-devices", "list", app.address, "--chain", "base", "--rpc-url", anvil.url, env={})
     assert_clean_error(run, 2, "wrong chain", "31337", "8453")
-    run = warden("allow-devices", "add", app.address, hx(B), "--chain", "base", env=env_for(anvil))
+    run = warden("allow-devices", "add", app.address, hex0x(B), "--chain", "base", env=env_for(anvil))
     assert_clean_error(run, 2, "wrong chain")
 
 
@@ -506,7 +497,7 @@ def test_an_app_owned_by_a_contract_is_refused_with_the_offline_options(
 ) -> None:
     app = deploy_app(chain, owner, kms, owner=kms.address)  # owned by a contract, as a Safe would be
     nonce = chain.nonce(owner.address)
-    for args in (("add", app.address, hx(B)), ("allow-any", app.address, "--enable")):
+    for args in (("add", app.address, hex0x(B)), ("allow-any", app.address, "--enable")):
         run = warden("allow-devices", *args, env=env_for(anvil))
         assert_clean_error(run, 2, f"owned by the contract {kms.address}", "--safe-batch", "--calldata")
     assert chain.nonce(owner.address) == nonce
@@ -517,7 +508,9 @@ def test_calldata_prints_target_and_data_per_change(
     anvil: Anvil, chain: Chain, owner: Signer, kms: KmsRegistry
 ) -> None:
     app = deploy_app(chain, owner, kms, owner=kms.address, device_id=A)
-    run = warden("allow-devices", "add", app.address, hx(A), hx(B), hx(C), "--calldata", env={"ETH_RPC_URL": anvil.url})
+    run = warden(
+        "allow-devices", "add", app.address, hex0x(A), hex0x(B), hex0x(C), "--calldata", env={"ETH_RPC_URL": anvil.url}
+    )
     assert run.exit_code == 0, run.stderr
     lines = run.stdout.splitlines()
     assert len(lines) == 2  # A is already allowed
@@ -528,7 +521,7 @@ def test_calldata_prints_target_and_data_per_change(
     (call,) = data["calls"]
     assert call["to"] == app.address
     assert call["data"] == "0x" + (bytes(keccak(text="setAllowAnyDevice(bool)"))[:4] + bytes(31) + b"\x01").hex()
-    assert listed(anvil, app.address) == [hx(A)] and not app.allow_any_device()
+    assert listed(anvil, app.address) == [hex0x(A)] and not app.allow_any_device()
 
 
 def test_safe_batch_file_has_one_transaction_per_needed_change(
@@ -537,7 +530,7 @@ def test_safe_batch_file_has_one_transaction_per_needed_change(
     app = deploy_app(chain, owner, kms, owner=third.address, device_id=A)
     nonces = (chain.nonce(owner.address), chain.nonce(third.address))
     batch_file = tmp_path / "batch.json"
-    args = ["allow-devices", "add", app.address, hx(B), hx(A), C.hex(), "--safe-batch", str(batch_file), "--json"]
+    args = ["allow-devices", "add", app.address, hex0x(B), hex0x(A), C.hex(), "--safe-batch", str(batch_file), "--json"]
     data = ok(warden(*args, env={"ETH_RPC_URL": anvil.url}))
     assert [r["status"] for r in data["results"]] == ["pending", "already-allowed", "pending"]
 
@@ -549,7 +542,7 @@ def test_safe_batch_file_has_one_transaction_per_needed_change(
         (app.address, "0", "0x" + (ADD_DEVICE + device).hex()) for device in (B, C)
     ]
     assert (chain.nonce(owner.address), chain.nonce(third.address)) == nonces  # nothing was sent
-    assert listed(anvil, app.address) == [hx(A)]
+    assert listed(anvil, app.address) == [hex0x(A)]
 
 
 def test_safe_batch_with_nothing_to_change_writes_no_file(
@@ -557,7 +550,7 @@ def test_safe_batch_with_nothing_to_change_writes_no_file(
 ) -> None:
     app = deploy_app(chain, owner, kms, owner=third.address, device_id=A)
     batch_file = tmp_path / "batch.json"
-    args = ["allow-devices", "add", app.address, hx(A), "--safe-batch", str(batch_file), "--json"]
+    args = ["allow-devices", "add", app.address, hex0x(A), "--safe-batch", str(batch_file), "--json"]
     run = warden(*args, env={"ETH_RPC_URL": anvil.url})
     assert [r["status"] for r in ok(run)["results"]] == ["already-allowed"]
     assert not batch_file.exists()
@@ -588,7 +581,7 @@ def test_list_is_complete_through_a_node_refusing_large_log_ranges(
         data = ok(warden("allow-devices", "list", app.address, "--json", "--no-cache", env=env))
         history = ok(warden("allow-devices", "history", app.address, "--json", "--no-cache", env=env))
         assert "range" in capped.faults()  # the node did refuse wide ranges
-    assert [d["device_id"] for d in data["devices"]] == [hx(A), hx(B), hx(D)]
+    assert [d["device_id"] for d in data["devices"]] == [hex0x(A), hex0x(B), hex0x(D)]
     assert [e["event"] for e in history["events"]] == ["DeviceAdded"] * 4 + ["DeviceRemoved"]
 
 
@@ -607,7 +600,7 @@ def test_second_list_uses_the_cache_and_sees_new_events(
         assert scans_second < scans_first / 2  # only the blocks newer than the cached ones were scanned
         send(chain, owner, app.add_device(C))
         later = ok(warden("allow-devices", "list", app.address, "--json", env=env))
-    assert [d["device_id"] for d in later["devices"]] == [hx(A), hx(B), hx(C)]
+    assert [d["device_id"] for d in later["devices"]] == [hex0x(A), hex0x(B), hex0x(C)]
 
 
 def test_a_damaged_cache_file_is_ignored(
@@ -617,7 +610,7 @@ def test_a_damaged_cache_file_is_ignored(
     cache.parent.mkdir(parents=True)
     cache.write_bytes(b"\x00garbage\xff" * 100)
     send(chain, owner, app.add_device(B))
-    assert listed(anvil, app.address) == [hx(A), hx(B)]
+    assert listed(anvil, app.address) == [hex0x(A), hex0x(B)]
     history = ok(warden("allow-devices", "history", app.address, "--json", env={"ETH_RPC_URL": anvil.url}))
     assert len(history["events"]) == 2
 

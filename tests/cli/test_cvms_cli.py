@@ -7,15 +7,15 @@ import re
 import shlex
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.support.chain import STRANGER_KEY, deploy_app
-from tests.support.cli import Run, assert_clean_error, warden
-from tests.support.control_plane import PlaneWorld, add_node, database_url, make_plane, served
+from tests.support.cli import assert_clean_error, ok, warden
+from tests.support.control_plane import PlaneWorld, add_node, plane_world, served
 from warden.chain.app import AppAuth
 from warden.chain.connection import Chain
+from warden.chain.inputs import hex0x
 from warden.chain.kms import KmsRegistry
 from warden.chain.signer import Signer
 from warden.compose.hashing import compose_hash
@@ -29,23 +29,10 @@ INSTANCE = bytes.fromhex("a67d32cf" * 5)  # 20 bytes, like dstack's: it looks ex
 UUID = "039d741a-e887-4829-888e-e75c0655e472"
 
 
-def hx(value: bytes) -> str:
-    return "0x" + value.hex()
-
-
-def ok(run: Run) -> Any:
-    assert run.exit_code == 0, (run.stdout, run.stderr)
-    return run.json()
-
-
 @pytest.fixture
 def world(tmp_path: Path, chain: Chain) -> Iterator[PlaneWorld]:
-    with database_url("sqlite", tmp_path) as url:
-        built = make_plane(url, chain, tmp_path / "cache")
-        try:
-            yield built
-        finally:
-            built.plane.close()
+    with plane_world("sqlite", tmp_path, chain) as built:
+        yield built
 
 
 @pytest.fixture
@@ -88,16 +75,16 @@ def test_ls_lists_cvms_with_node_app_and_status(placed: PlaneWorld, api: str, an
     env = env_for(api, placed, anvil)
     data = ok(warden("cvms", "ls", "--json", env=env))
     assert [(c["name"], c["node"], c["app"], c["status"], c["compose_hash"]) for c in data["cvms"]] == [
-        ("shared-key-demo-1", "prod5", app.address, "running", hx(H)),
-        ("shared-key-demo-next", "prod5", app.address, "created", hx(H_NEXT)),
+        ("shared-key-demo-1", "prod5", app.address, "running", hex0x(H)),
+        ("shared-key-demo-next", "prod5", app.address, "created", hex0x(H_NEXT)),
     ]
-    assert data["cvms"][0]["uuid"] == UUID and data["cvms"][0]["instance_id"] == hx(INSTANCE)
+    assert data["cvms"][0]["uuid"] == UUID and data["cvms"][0]["instance_id"] == hex0x(INSTANCE)
     assert ok(warden("cvms", "ls", "--app", "shared-key-demo", "--json", env=env)) == data
 
     table = warden("cvms", "ls", env=env)
     assert table.exit_code == 0, table.stderr
     row = next(line for line in table.stdout.splitlines() if "shared-key-demo-1 " in line)
-    for text in ("prod5", app.address, "running", hx(H)):
+    for text in ("prod5", app.address, "running", hex0x(H)):
         assert text in row
 
     assert_clean_error(warden("cvms", "ls", "--app", "no-such-app", env=env), 2, "unknown app 'no-such-app'")
@@ -114,7 +101,7 @@ def test_allow_devices_list_takes_a_cvm_name_uuid_or_instance_id(
         run = warden("allow-devices", "list", key, "--json", env=env)
         data = ok(run)
         assert data["app"] == app.address, key
-        assert [(d["device_id"], d["node"]) for d in data["devices"]] == [(hx(PROD5), "prod5")]
+        assert [(d["device_id"], d["node"]) for d in data["devices"]] == [(hex0x(PROD5), "prod5")]
         assert app.address in run.stderr  # says which app the name stood for
     # a bare 40-digit hex that is no CVM's instance id is still an app address
     assert ok(warden("allow-devices", "list", app.address[2:].lower(), "--json", env=env))["app"] == app.address
@@ -167,7 +154,7 @@ def test_replicate_with_allow_device_adds_the_device_then_registers(
     args = ["cvms", "replicate", INSTANCE.hex(), "--node", "prod6", "--name", "shared-key-demo-2", "--allow-device"]
     data = ok(warden(*args, "--wait", "--json", env=env))
     assert data["replicated"] is True
-    assert data["device"]["device_id"] == hx(PROD6) and data["device"]["status"] == "added"
+    assert data["device"]["device_id"] == hex0x(PROD6) and data["device"]["status"] == "added"
     assert {c["check"]: c["ok"] for c in data["checks"]} == {"compose hash": True, "device": True, "registered": True}
     receipt = chain.receipt(data["device"]["tx"])
     assert receipt is not None and int(receipt["status"], 16) == 1
@@ -176,7 +163,7 @@ def test_replicate_with_allow_device_adds_the_device_then_registers(
         "name": "shared-key-demo-2",
         "node": "prod6",
         "app": app.address,
-        "compose_hash": hx(H),
+        "compose_hash": hex0x(H),
     }
     assert placed.fleet.find_cvm(placed.workspace, "shared-key-demo-2").node == "prod6"
 
@@ -190,7 +177,7 @@ def test_allow_device_does_not_paper_over_a_compose_hash_that_is_not_allowed(
 ) -> None:
     run = warden("cvms", "replicate", "shared-key-demo-next", "--node", "prod9", "--allow-device", "--wait",
                  env=env_for(api, placed, anvil))  # fmt: skip
-    assert_clean_error(run, 1, f"fix: warden compose-hashes add {app.address} {hx(H_NEXT)} --wait")
+    assert_clean_error(run, 1, f"fix: warden compose-hashes add {app.address} {hex0x(H_NEXT)} --wait")
     assert "device:" not in run.stderr  # --allow-device would fix that one; the compose hash blocks
     assert not app.is_device_allowed(PROD9)
     assert cvm_names(placed) == ["shared-key-demo-1", "shared-key-demo-next"]

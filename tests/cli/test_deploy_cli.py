@@ -5,16 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.support.chain import deploy_app
-from tests.support.cli import Run, assert_clean_error, warden
-from tests.support.control_plane import PlaneWorld, add_node, database_url, make_plane, served
+from tests.support.cli import assert_clean_error, ok, warden
+from tests.support.control_plane import PlaneWorld, add_node, plane_world, served
 from warden.chain.app import AppAuth
 from warden.chain.connection import Chain
 from warden.chain.deploy import deploy_kms
+from warden.chain.inputs import hex0x
 from warden.chain.kms import KmsRegistry
 from warden.chain.signer import Signer
 from warden.compose.hashing import compose_hash
@@ -32,27 +32,14 @@ RAW = json.dumps(MANIFEST, indent=4).encode()
 H = compose_hash(RAW)
 
 
-def hx(value: bytes) -> str:
-    return "0x" + value.hex()
-
-
-def ok(run: Run) -> Any:
-    assert run.exit_code == 0, (run.stdout, run.stderr)
-    return run.json()
-
-
 @pytest.fixture
 def world(tmp_path: Path, chain: Chain) -> Iterator[PlaneWorld]:
-    with database_url("sqlite", tmp_path) as url:
-        built = make_plane(url, chain, tmp_path / "cache")
+    with plane_world("sqlite", tmp_path, chain) as built:
         add_node(built, "prod5", PROD5)
         add_node(built, "prod6", PROD6)
         built.fleet.add_node("prod9")  # registered, but it has not posted a quote: no device id yet
         built.fleet.grant(built.workspace, "prod9")
-        try:
-            yield built
-        finally:
-            built.plane.close()
+        yield built
 
 
 @pytest.fixture
@@ -75,7 +62,7 @@ def env_for(api: str, world: PlaneWorld, anvil: Anvil, kms: KmsRegistry) -> dict
 
 def factory_deployments(chain: Chain, kms: KmsRegistry) -> int:
     """How many apps the KMS factory has created (AppDeployedViaFactory events)."""
-    topic = hx(kms.abi.event_topic("AppDeployedViaFactory"))
+    topic = hex0x(kms.abi.event_topic("AppDeployedViaFactory"))
     return len(chain.get_logs(kms.address, 0, chain.block_number(), [[topic]]))
 
 
@@ -96,7 +83,7 @@ def test_custom_app_id_uses_that_app_and_creates_none(
         "app": existing.address,
         "cvm": "shared-key-demo-2",
         "node": "prod5",
-        "compose_hash": hx(H),
+        "compose_hash": hex0x(H),
         "created_app": False,
         "tx": None,
     }
@@ -117,7 +104,7 @@ def test_explicit_app_that_would_be_refused_prints_the_fixes_and_changes_nothing
         run,
         1,
         "nothing was changed",
-        f"fix: warden compose-hashes add {existing.address} {hx(H)} --wait",
+        f"fix: warden compose-hashes add {existing.address} {hex0x(H)} --wait",
         f"fix: warden allow-devices add {existing.address} prod6 --wait",
     )
     as_json = warden("deploy", "--compose", str(manifest), "--node", "prod5", "--app-id", existing.address, "--json",

@@ -6,14 +6,14 @@ import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.support.chain import deploy_app
-from tests.support.cli import Run, assert_clean_error, warden
-from tests.support.control_plane import PlaneWorld, add_node, database_url, make_plane, served
+from tests.support.cli import assert_clean_error, ok, warden
+from tests.support.control_plane import PlaneWorld, add_node, plane_world, served
 from warden.chain.connection import Chain
+from warden.chain.inputs import hex0x
 from warden.chain.kms import KmsRegistry
 from warden.chain.signer import Signer
 from warden.devnet.anvil import DEV_PRIVATE_KEY, Anvil
@@ -23,23 +23,10 @@ PPID5, PPID6, PPID6_NEW = (bytes([n]) * 16 for n in (0x15, 0x16, 0x76))
 BEFORE, AFTER = 1_700_000_000, 1_700_086_400  # 2023-11-14 22:13:20 and a day later (UTC)
 
 
-def hx(value: bytes) -> str:
-    return "0x" + value.hex()
-
-
-def ok(run: Run) -> Any:
-    assert run.exit_code == 0, (run.stdout, run.stderr)
-    return run.json()
-
-
 @pytest.fixture
 def world(tmp_path: Path, chain: Chain) -> Iterator[PlaneWorld]:
-    with database_url("sqlite", tmp_path) as url:
-        built = make_plane(url, chain, tmp_path / "cache")
-        try:
-            yield built
-        finally:
-            built.plane.close()
+    with plane_world("sqlite", tmp_path, chain) as built:
+        yield built
 
 
 @pytest.fixture
@@ -70,8 +57,14 @@ def plane_env(api: str, world: PlaneWorld, **extra: str) -> dict[str, str]:
 def test_ls_prints_the_workspaces_nodes_as_json_and_as_a_table(fleet: PlaneWorld, api: str) -> None:
     data = ok(warden("nodes", "ls", "--json", env=plane_env(api, fleet)))
     assert [{k: n[k] for k in ("name", "device_id", "ppid", "region", "status")} for n in data["nodes"]] == [
-        {"name": "prod5", "device_id": hx(PROD5), "ppid": hx(PPID5), "region": "eu-west", "status": "online"},
-        {"name": "prod6", "device_id": hx(PROD6_NEW), "ppid": hx(PPID6_NEW), "region": "us-east", "status": "online"},
+        {"name": "prod5", "device_id": hex0x(PROD5), "ppid": hex0x(PPID5), "region": "eu-west", "status": "online"},
+        {
+            "name": "prod6",
+            "device_id": hex0x(PROD6_NEW),
+            "ppid": hex0x(PPID6_NEW),
+            "region": "us-east",
+            "status": "online",
+        },
     ]  # `elsewhere` belongs to another workspace: not listed
 
     table = warden("nodes", "ls", env=plane_env(api, fleet))
@@ -79,9 +72,9 @@ def test_ls_prints_the_workspaces_nodes_as_json_and_as_a_table(fleet: PlaneWorld
     header = table.stdout.splitlines()[1]
     assert re.search(r"name\s.*region\s.*device_id\s.*ppid\s.*status", header), table.stdout
     prod6 = next(line for line in table.stdout.splitlines() if "prod6" in line)
-    for text in ("us-east", hx(PROD6_NEW), hx(PPID6_NEW), "online"):
+    for text in ("us-east", hex0x(PROD6_NEW), hex0x(PPID6_NEW), "online"):
         assert text in prod6
-    assert "elsewhere" not in table.stdout and hx(PROD6) not in table.stdout
+    assert "elsewhere" not in table.stdout and hex0x(PROD6) not in table.stdout
 
 
 def test_ls_says_so_when_the_workspace_has_no_node(world: PlaneWorld, api: str) -> None:
@@ -92,16 +85,16 @@ def test_ls_says_so_when_the_workspace_has_no_node(world: PlaneWorld, api: str) 
 
 def test_show_lists_the_identity_history_after_a_ppid_change(fleet: PlaneWorld, api: str) -> None:
     data = ok(warden("nodes", "show", "prod6", "--json", env=plane_env(api, fleet)))
-    assert (data["name"], data["device_id"], data["ppid"]) == ("prod6", hx(PROD6_NEW), hx(PPID6_NEW))
+    assert (data["name"], data["device_id"], data["ppid"]) == ("prod6", hex0x(PROD6_NEW), hex0x(PPID6_NEW))
     assert [(h["old_device_id"], h["device_id"], h["first_seen"], h["last_seen"]) for h in data["history"]] == [
-        (None, hx(PROD6), BEFORE, BEFORE),
-        (hx(PROD6), hx(PROD6_NEW), AFTER, AFTER),
+        (None, hex0x(PROD6), BEFORE, BEFORE),
+        (hex0x(PROD6), hex0x(PROD6_NEW), AFTER, AFTER),
     ]
 
     human = warden("nodes", "show", "prod6", env=plane_env(api, fleet))
     assert human.exit_code == 0, human.stderr
-    change = next(line for line in human.stdout.splitlines() if hx(PROD6_NEW) in line and "→" in line)
-    assert change.index(hx(PROD6)) < change.index("→") < change.index(hx(PROD6_NEW))
+    change = next(line for line in human.stdout.splitlines() if hex0x(PROD6_NEW) in line and "→" in line)
+    assert change.index(hex0x(PROD6)) < change.index("→") < change.index(hex0x(PROD6_NEW))
     assert "2023-11-15 22:13:20" in change  # first seen of the new id, UTC
     assert "changed 1 time" in human.stdout and "warden allow-devices add APP prod6 --wait" in human.stdout
 
@@ -151,11 +144,14 @@ def test_allow_devices_add_resolves_the_node_through_the_control_plane(
     env = plane_env(api, fleet, ETH_RPC_URL=anvil.url, PRIVATE_KEY=DEV_PRIVATE_KEY)
     data = ok(warden("allow-devices", "add", app.address, "prod6", "--wait", "--json", env=env))
     # prod6's current device id, not the one it had before the firmware update
-    assert [(r["device_id"], r["node"], r["status"]) for r in data["results"]] == [(hx(PROD6_NEW), "prod6", "added")]
+    assert [(r["device_id"], r["node"], r["status"]) for r in data["results"]] == [(hex0x(PROD6_NEW), "prod6", "added")]
     assert app.is_device_allowed(PROD6_NEW) and not app.is_device_allowed(PROD6)
 
     listed = ok(warden("allow-devices", "list", app.address, "--json", env=env))
-    assert [(d["device_id"], d["node"]) for d in listed["devices"]] == [(hx(PROD5), "prod5"), (hx(PROD6_NEW), "prod6")]
+    assert [(d["device_id"], d["node"]) for d in listed["devices"]] == [
+        (hex0x(PROD5), "prod5"),
+        (hex0x(PROD6_NEW), "prod6"),
+    ]
 
     refused = warden("allow-devices", "add", app.address, "elsewhere", "--wait", env=env)
     assert_clean_error(refused, 2, "unknown node 'elsewhere'", "the control plane's node list")

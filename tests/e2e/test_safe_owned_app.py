@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.support.chain import deploy_app
-from tests.support.cli import WARDEN_ENV, Run, assert_clean_error, warden
+from tests.support.cli import WARDEN_ENV, assert_clean_error, ok, warden
 from tests.support.safe import (
     Safe,
     SafeContracts,
@@ -26,6 +26,7 @@ from tests.support.safe import (
 )
 from warden.chain.app import AppAuth
 from warden.chain.connection import Chain, ContractReverted
+from warden.chain.inputs import hex0x
 from warden.chain.kms import KmsRegistry
 from warden.chain.signer import Signer
 from warden.chain.tx import simulate
@@ -33,15 +34,6 @@ from warden.devnet.anvil import DEV_PRIVATE_KEY, Anvil
 
 A, B, C = (bytes([n]) * 32 for n in (0xA1, 0xB2, 0xC3))
 HASH_1, HASH_2 = (bytes([n]) * 32 for n in (0x11, 0x22))
-
-
-def hx(value: bytes) -> str:
-    return "0x" + value.hex()
-
-
-def ok(run: Run) -> Any:
-    assert run.exit_code == 0, (run.stdout, run.stderr)
-    return run.json()
 
 
 def read_only(anvil: Anvil) -> dict[str, str]:
@@ -109,19 +101,29 @@ def test_device_batch_written_by_warden_is_executed_by_a_2_of_3_safe(
     sent_before = [chain.nonce(s.address) for s in (owner, stranger, third)]
 
     batch_file = tmp_path / "add-devices.json"
-    args = ["allow-devices", "add", app.address, hx(B), hx(A), hx(C), "--safe-batch", str(batch_file), "--json"]
+    args = [
+        "allow-devices",
+        "add",
+        app.address,
+        hex0x(B),
+        hex0x(A),
+        hex0x(C),
+        "--safe-batch",
+        str(batch_file),
+        "--json",
+    ]
     data = ok(warden(*args, env=read_only(anvil)))
     assert [(r["device_id"], r["status"]) for r in data["results"]] == [
-        (hx(B), "pending"),
-        (hx(A), "already-allowed"),
-        (hx(C), "pending"),
+        (hex0x(B), "pending"),
+        (hex0x(A), "already-allowed"),
+        (hex0x(C), "pending"),
     ]
     batch = load_batch(batch_file)
     assert len(batch["transactions"]) == 2
     # writing the batch changed nothing: no transaction from anyone, the Safe has not moved
     assert [chain.nonce(s.address) for s in (owner, stranger, third)] == sent_before
     assert safe_2_of_3.nonce() == 0
-    assert listed_devices(anvil, app) == [hx(A)]
+    assert listed_devices(anvil, app) == [hex0x(A)]
 
     # one owner's signature is not enough for this Safe: the batch cannot be executed with it
     alone = exec_batch_request(safe_2_of_3, safe_contracts, batch, [third], submitter=third)
@@ -132,7 +134,7 @@ def test_device_batch_written_by_warden_is_executed_by_a_2_of_3_safe(
     signed = exec_batch_request(safe_2_of_3, safe_contracts, batch, [stranger, third], submitter=third)
     send_exec(safe_2_of_3, signed, third)
     assert safe_2_of_3.nonce() == 1
-    assert listed_devices(anvil, app) == [hx(A), hx(B), hx(C)]
+    assert listed_devices(anvil, app) == [hex0x(A), hex0x(B), hex0x(C)]
     assert app.is_device_allowed(B) and app.is_device_allowed(C)  # allowedDeviceIds, read directly
     assert not app.allow_any_device()
 
@@ -141,7 +143,7 @@ def test_device_batch_written_by_warden_is_executed_by_a_2_of_3_safe(
         simulate(chain, third, [signed])
     rerun_file = tmp_path / "again.json"
     rerun = warden(
-        "allow-devices", "add", app.address, hx(B), hx(C), "--safe-batch", str(rerun_file), env=read_only(anvil)
+        "allow-devices", "add", app.address, hex0x(B), hex0x(C), "--safe-batch", str(rerun_file), env=read_only(anvil)
     )
     assert rerun.exit_code == 0, rerun.stderr
     assert "nothing to change" in rerun.stderr and not rerun_file.exists()
@@ -161,24 +163,24 @@ def test_compose_hashes_and_allow_any_batches_are_executed_by_a_1_of_1_safe(
     hashes_file, any_file = tmp_path / "hashes.json", tmp_path / "allow-any.json"
     hashes = ok(
         warden(
-            "compose-hashes", "add", app.address, hx(HASH_1), hx(HASH_2), "--safe-batch", str(hashes_file),
+            "compose-hashes", "add", app.address, hex0x(HASH_1), hex0x(HASH_2), "--safe-batch", str(hashes_file),
             "--json", env=read_only(anvil),
         )
     )  # fmt: skip
     assert [(r["compose_hash"], r["status"]) for r in hashes["results"]] == [
-        (hx(HASH_1), "already-allowed"),
-        (hx(HASH_2), "pending"),
+        (hex0x(HASH_1), "already-allowed"),
+        (hex0x(HASH_2), "pending"),
     ]
     allow_any = ok(
         warden("allow-devices", "allow-any", app.address, "--enable", "--safe-batch", str(any_file), "--json",
                env=read_only(anvil))
     )  # fmt: skip
     assert allow_any["tx"] is None and allow_any["safe_batch"] == str(any_file)
-    assert listed_hashes(anvil, app) == [hx(HASH_1)] and not app.allow_any_device()
+    assert listed_hashes(anvil, app) == [hex0x(HASH_1)] and not app.allow_any_device()
 
     # the only owner signs each SafeTx hash; someone else (the deployer) pays for sending them
     exec_batch(safe_1_of_1, safe_contracts, load_batch(hashes_file), [third], submitter=owner)
-    assert listed_hashes(anvil, app) == [hx(HASH_1), hx(HASH_2)]
+    assert listed_hashes(anvil, app) == [hex0x(HASH_1), hex0x(HASH_2)]
     assert app.is_compose_hash_allowed(HASH_2)
     assert not app.allow_any_device()
     exec_batch(safe_1_of_1, safe_contracts, load_batch(any_file), [third], submitter=owner)
@@ -197,11 +199,11 @@ def test_a_plain_add_by_a_safe_owner_key_is_refused_naming_the_safe(
     app = deploy_app(chain, owner, kms, owner=safe_2_of_3.address, device_id=A)
     nonce = chain.nonce(owner.address)
     env = {"ETH_RPC_URL": anvil.url, "PRIVATE_KEY": DEV_PRIVATE_KEY}  # one of the Safe's owners, not the app's
-    for args in (("add", app.address, hx(B), hx(C), "--wait"), ("allow-any", app.address, "--enable")):
+    for args in (("add", app.address, hex0x(B), hex0x(C), "--wait"), ("allow-any", app.address, "--enable")):
         run = warden("allow-devices", *args, env=env)
         assert_clean_error(
             run, 2, f"owned by the contract {safe_2_of_3.address}", "Safe", "--safe-batch", "nothing was sent"
         )
     assert chain.nonce(owner.address) == nonce
-    assert listed_devices(anvil, app) == [hx(A)]
+    assert listed_devices(anvil, app) == [hex0x(A)]
     assert not app.is_device_allowed(B) and not app.allow_any_device()

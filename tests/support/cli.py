@@ -40,6 +40,12 @@ def warden(*args: str, env: dict[str, str] | None = None) -> Run:
     return Run(result.exit_code, result.stdout, result.stderr)
 
 
+def ok(run: Run) -> Any:
+    """A successful `--json` run: its one JSON document."""
+    assert run.exit_code == 0, (run.exit_code, run.stdout, run.stderr)
+    return run.json()
+
+
 def assert_clean_error(run: Run, exit_code: int, *phrases: str) -> None:
     """A refused command: the right exit code, `error: …` on stderr, nothing on stdout, no traceback."""
     assert run.exit_code == exit_code, (run.exit_code, run.stdout, run.stderr)

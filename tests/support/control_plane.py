@@ -76,6 +76,17 @@ def make_plane(url: str, chain: Chain, cache_dir: Path, **options: object) -> Pl
     return PlaneWorld(plane, fleet, workspace, token)
 
 
+@contextmanager
+def plane_world(kind: str, directory: Path, chain: Chain, **options: object) -> Iterator[PlaneWorld]:
+    """A control plane over a fresh `kind` database ("sqlite" or "postgresql"), closed (and dropped) after."""
+    with database_url(kind, directory) as url:
+        world = make_plane(url, chain, directory / "cache", **options)
+        try:
+            yield world
+        finally:
+            world.plane.close()
+
+
 def add_node(
     world: PlaneWorld, name: str, device_id: bytes, *, region: str = "us-east", ppid: bytes | None = None
 ) -> None:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.support.chain import deploy_app, send
-from tests.support.control_plane import DATABASES, PlaneWorld, add_node, database_url, make_plane, register, served
+from tests.support.control_plane import DATABASES, PlaneWorld, add_node, plane_world, register, served
 from warden.chain.app import AppAuth
 from warden.chain.connection import Chain
 from warden.chain.inputs import hex0x
@@ -34,12 +34,8 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> MockIntelPki:
 @pytest.fixture(params=DATABASES)
 def world(request: pytest.FixtureRequest, tmp_path: Path, chain: Chain, pki: MockIntelPki) -> Iterator[PlaneWorld]:
     policy = AttestationPolicy(collateral=fixed_collateral(pki.collateral_json()), root_ca_der=pki.root_ca_der)
-    with database_url(request.param, tmp_path) as url:
-        built = make_plane(url, chain, tmp_path / "cache", attestation=policy)
-        try:
-            yield built
-        finally:
-            built.plane.close()
+    with plane_world(request.param, tmp_path, chain, attestation=policy) as built:
+        yield built
 
 
 @pytest.fixture

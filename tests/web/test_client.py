@@ -10,7 +10,7 @@ from starlette.applications import Starlette
 from starlette.responses import HTMLResponse
 from starlette.routing import Route
 
-from tests.support.control_plane import PlaneWorld, add_node, database_url, make_plane, served
+from tests.support.control_plane import PlaneWorld, add_node, plane_world, served
 from tests.support.http_server import serve
 from warden.chain.connection import Chain
 from warden.errors import BadInput, OperationFailed
@@ -22,13 +22,9 @@ APP = "0x" + "12" * 20
 
 @pytest.fixture
 def world(tmp_path: Path, chain: Chain) -> Iterator[PlaneWorld]:
-    with database_url("sqlite", tmp_path) as url:
-        built = make_plane(url, chain, tmp_path / "cache")
+    with plane_world("sqlite", tmp_path, chain) as built:
         add_node(built, "prod5", PROD5)
-        try:
-            yield built
-        finally:
-            built.plane.close()
+        yield built
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ import typer
 
 from warden.cli.common import JsonOption, emit, new_app, note, stdout
 from warden.devnet.anvil import DEV_PRIVATE_KEY
-from warden.devnet.state import DevnetState, save_state, state_file, warden_home
+from warden.devnet.state import DevnetState, state_file, warden_home
 from warden.errors import BadInput, OperationFailed
 
 app = new_app("devnet", "The whole stack on one machine: chain, KMS, control plane, demo nodes and CVMs.")
@@ -26,7 +26,7 @@ app.add_typer(node_app)
 app.add_typer(cvm_app)
 
 
-def _print_started(state: DevnetState, boots: list[object]) -> None:
+def _print_started(state: DevnetState) -> None:
     stdout.print(f"devnet up: chain {state.chain_id}")
     stdout.print(f"  dashboard          {state.api_url}/  (log in with the API token: warden devnet env)")
     stdout.print(f"  RPC                {state.rpc_url}")
@@ -86,7 +86,7 @@ def devnet_up(
             outcome = "booted" if report.ok else f"refused: {report.reason or report.certificate_error}"
             note(f"  {report.cvm} on {report.node}: {outcome}")
     emit(json_out, started.state.status_json(True, _cvm_statuses(started.state)),
-         lambda: _print_started(started.state, list(started.boots)))  # fmt: skip
+         lambda: _print_started(started.state))  # fmt: skip
     if detach or started.anvil is None:
         if started.anvil is not None:
             note("running in the background; stop it with `warden devnet down`")
@@ -120,19 +120,9 @@ def devnet_down() -> None:
 
 
 def _cvm_statuses(state: DevnetState) -> dict[str, str]:
-    from warden.devnet.fleet import WORKSPACE, Paths
-    from warden.fleet.store import Fleet, NotFound
+    from warden.devnet.fleet import Paths, cvm_statuses
 
-    database = Path(Paths(warden_home()).database_url.removeprefix("sqlite:///"))
-    if not database.exists():
-        return {}
-    fleet = Fleet.open(Paths(warden_home()).database_url)
-    try:
-        return {c.name: c.status for c in fleet.cvms(fleet.workspace(WORKSPACE))}
-    except NotFound:
-        return {}
-    finally:
-        fleet.close()
+    return cvm_statuses(Paths(warden_home()))
 
 
 @app.command("status")
@@ -196,16 +186,12 @@ def devnet_kms(
 
     Example: warden devnet kms --version 0.5.4
     """
-    from warden.devnet.fleet import KMS_RELEASES, Paths, kms_settings
+    from warden.devnet.fleet import Paths, set_kms_version
     from warden.devnet.stack import require_state
 
-    settings = kms_settings(version)
     state = require_state()
-    paths = Paths(warden_home())
-    paths.kms_version.write_text(version + "\n")
-    state.kms_version = version
-    save_state(state)
-    data = {"kms_url": state.kms_url, "version": version, "csr_api_versions": list(KMS_RELEASES[version])}
+    settings = set_kms_version(Paths(warden_home()), state, version)
+    data = {"kms_url": state.kms_url, "version": version, "csr_api_versions": list(settings.csr_api_versions)}
     emit(json_out, data, lambda: stdout.print(
         f"devnet KMS now acts as dstack {version}: SignCert accepts CSR API "
         + ", ".join(f"v{v}" for v in settings.csr_api_versions)

@@ -20,9 +20,9 @@ from warden.chain.signer import signer_from_key
 from warden.compose.hashing import compose_hash
 from warden.compose.platforms import SHIPPED, matrix
 from warden.devnet.anvil import DEV_PRIVATE_KEY
-from warden.devnet.state import DevnetCvm, DevnetState
+from warden.devnet.state import DevnetCvm, DevnetState, save_state
 from warden.errors import BadInput
-from warden.fleet.store import Fleet, WorkspaceRef
+from warden.fleet.store import Fleet, NotFound, WorkspaceRef
 from warden.kms.attestation_policy import AttestationPolicy, fixed_collateral
 from warden.kms.service import KmsSettings
 from warden.tee.node import SimNode
@@ -84,8 +84,12 @@ class Paths:
         return self.home / "kms-version"
 
     @property
+    def database(self) -> Path:
+        return self.home / "warden.db"
+
+    @property
     def database_url(self) -> str:
-        return f"sqlite:///{self.home / 'warden.db'}"
+        return f"sqlite:///{self.database}"
 
     def manifest(self, cvm: str) -> Path:
         return self.home / "cvms" / cvm / "app-compose.json"
@@ -130,6 +134,28 @@ def read_manifest(paths: Paths, cvm: str) -> bytes:
         raise BadInput(f"CVM {cvm!r} has no manifest at {paths.manifest(cvm)}: is it a devnet CVM?") from None
 
 
+def set_kms_version(paths: Paths, state: DevnetState, version: str) -> KmsSettings:
+    """Make the running devnet KMS act as that dstack release (it re-reads the file on its next request)."""
+    settings = kms_settings(version)
+    paths.kms_version.write_text(version + "\n")
+    state.kms_version = version
+    save_state(state, paths.home)
+    return settings
+
+
+def cvm_statuses(paths: Paths) -> dict[str, str]:
+    """Each demo CVM's last status in the control plane's inventory (empty before the first `up`)."""
+    if not paths.database.exists():
+        return {}
+    fleet = Fleet.open(paths.database_url)
+    try:
+        return {c.name: c.status for c in fleet.cvms(fleet.workspace(WORKSPACE))}
+    except NotFound:
+        return {}
+    finally:
+        fleet.close()
+
+
 def attestation_policy(pki: MockIntelPki) -> AttestationPolicy:
     """Quotes verify against the devnet's mock Intel root, exactly as real ones against Intel's."""
     return AttestationPolicy(collateral=fixed_collateral(pki.collateral_json()), root_ca_der=pki.root_ca_der)
@@ -167,8 +193,8 @@ def seed_inventory(plane: ControlPlane, paths: Paths, state: DevnetState, nodes:
         plane.record_quote(ref, name, node.host_quote(pki))
     for app_name, address in state.apps.items():
         plane.fleet.register_app(ref, address, chain_id=state.chain_id, kms_contract=state.kms, name=app_name)
+    known = {c.name for c in plane.fleet.cvms(ref)}
     for name, cvm in state.cvms.items():
-        known = {c.name for c in plane.fleet.cvms(ref)}
         if name not in known:
             manifest = read_manifest(paths, name)
             plane.fleet.add_cvm(

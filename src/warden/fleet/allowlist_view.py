@@ -15,8 +15,8 @@ from warden.chain.app import AppAuth
 from warden.chain.inputs import hex0x
 from warden.chain.logcache import LogCache
 from warden.fleet.devices import list_devices
-from warden.fleet.inventory import Inventory, Node
-from warden.fleet.store import CvmView, NodeView
+from warden.fleet.inventory import Inventory
+from warden.fleet.store import CvmView
 
 DeviceStatus = Literal["allowed", "deployed-not-allowed", "known-not-deployed"]
 STATUS_ORDER: dict[str, int] = {"deployed-not-allowed": 0, "allowed": 1, "known-not-deployed": 2}
@@ -83,12 +83,11 @@ class AllowlistView:
 
 
 def device_allowlist_view(
-    app: AppAuth, nodes: list[NodeView], cvms: list[CvmView], cache: LogCache | None = None
+    app: AppAuth, inventory: Inventory, cvms: list[CvmView], cache: LogCache | None = None
 ) -> AllowlistView:
-    """Merge the chain's allowlist with the app's CVMs (`cvms`) and the workspace's deployable `nodes`."""
-    inventory = Inventory(Node(n.name, n.device_id, n.ppid, n.region, n.status) for n in nodes)
+    """Merge the chain's allowlist with the app's CVMs (`cvms`) and the workspace's deployable nodes (`inventory`)."""
     onchain = list_devices(app, inventory, cache)
-    by_node = {n.name: n for n in nodes}
+    by_node = {n.name: n for n in inventory.nodes}
     rows: dict[bytes, DeviceRow] = {}
 
     def row(device_id: bytes) -> DeviceRow:
@@ -99,7 +98,7 @@ def device_allowlist_view(
 
     for device in onchain.devices:
         row(device.device_id).allowed = True
-    for node in nodes:
+    for node in inventory.nodes:
         if node.device_id is not None:
             row(node.device_id).deployable = True
     for cvm in cvms:

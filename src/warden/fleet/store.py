@@ -23,6 +23,7 @@ from warden.chain.inputs import hex0x, parse_address
 from warden.errors import BadInput
 from warden.fleet import models as m
 from warden.fleet.database import engine_for, migrate, session_factory
+from warden.fleet.inventory import Node
 
 TOKEN_PREFIX = "wdn_"
 NODE_STATUSES = ("online", "offline", "maintenance")
@@ -76,13 +77,12 @@ class NodeView:
     status: str
     last_attested_at: int | None
 
+    def inventory_node(self) -> Node:
+        """This node as the allowlist commands know nodes (name → current device id)."""
+        return Node(self.name, self.device_id, self.ppid, self.region, self.status)
+
     def as_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "device_id": hex0x(self.device_id) if self.device_id else None,
-            "ppid": hex0x(self.ppid) if self.ppid else None,
-            "region": self.region,
-            "status": self.status,
+        return self.inventory_node().as_json() | {
             "tee_version": self.tee_version,
             "tcb_status": self.tcb_status,
             "last_attested_at": self.last_attested_at,

@@ -19,7 +19,7 @@ from warden.chain.signer import Signer
 from warden.errors import BadInput, OperationFailed
 from warden.fleet.allowlist_view import AllowlistView, device_allowlist_view
 from warden.fleet.devices import history_json
-from warden.fleet.inventory import Inventory, Node
+from warden.fleet.inventory import Inventory
 from warden.fleet.store import AppView, Fleet, IdentityUpdate, WorkspaceRef
 from warden.identity.device import device_id
 from warden.identity.quote import quote_bytes
@@ -79,11 +79,12 @@ class ControlPlane:
     def device_allowlist(self, workspace: WorkspaceRef, app_key: str) -> AllowlistView:
         app = self.fleet.app(workspace, app_key)
         return device_allowlist_view(
-            self.app_auth(app), self.fleet.nodes(workspace), self.fleet.cvms(workspace, app.address), self.log_cache()
+            self.app_auth(app), self.inventory(workspace), self.fleet.cvms(workspace, app.address), self.log_cache()
         )
 
     def inventory(self, workspace: WorkspaceRef) -> Inventory:
-        return Inventory(Node(n.name, n.device_id, n.ppid, n.region, n.status) for n in self.fleet.nodes(workspace))
+        """The nodes this workspace may deploy to, as the allowlist commands resolve node names."""
+        return Inventory(n.inventory_node() for n in self.fleet.nodes(workspace))
 
     def app_history(self, workspace: WorkspaceRef, app_key: str, limit: int | None = None) -> list[dict[str, Any]]:
         """The app's device audit trail (DeviceAdded / DeviceRemoved / AllowAnyDeviceSet), newest last;
