@@ -152,7 +152,7 @@ def test_replicate_with_allow_device_adds_the_device_then_registers(
 ) -> None:
     env = env_for(api, placed, anvil)
     args = ["cvms", "replicate", INSTANCE.hex(), "--node", "prod6", "--name", "shared-key-demo-2", "--allow-device"]
-    data = ok(warden(*args, "--wait", "--json", env=env))
+    data = ok(warden(*args, "--json", env=env))
     assert data["replicated"] is True
     assert data["device"]["device_id"] == hex0x(PROD6) and data["device"]["status"] == "added"
     assert {c["check"]: c["ok"] for c in data["checks"]} == {"compose hash": True, "device": True, "registered": True}
@@ -172,10 +172,30 @@ def test_replicate_with_allow_device_adds_the_device_then_registers(
     assert again["device"] is None and again["cvm"]["node"] == "prod6"
 
 
+def test_replica_is_not_registered_while_its_add_device_is_unmined(
+    placed: PlaneWorld, api: str, anvil: Anvil, chain: Chain, app: AppAuth
+) -> None:
+    env = env_for(api, placed, anvil)
+    args = ["cvms", "replicate", "shared-key-demo-1", "--node", "prod9", "--allow-device", "--timeout", "1"]
+    chain.rpc.call("evm_setAutomine", [False])
+    try:
+        stuck = warden(*args, env=env)
+    finally:
+        chain.rpc.call("evm_setAutomine", [True])
+        chain.rpc.call("evm_mine")
+    assert_clean_error(stuck, 1, "not mined within 1 s; the replica was not registered", "rerun this command")
+    assert cvm_names(placed) == ["shared-key-demo-1", "shared-key-demo-next"]
+    assert app.is_device_allowed(PROD9)  # mined since: the rerun sends nothing and registers the replica
+
+    rerun = ok(warden(*args, "--json", env=env))
+    assert rerun["device"] is None and rerun["cvm"]["node"] == "prod9"
+    assert "shared-key-demo-1-prod9" in cvm_names(placed)
+
+
 def test_allow_device_does_not_paper_over_a_compose_hash_that_is_not_allowed(
     placed: PlaneWorld, api: str, anvil: Anvil, app: AppAuth
 ) -> None:
-    run = warden("cvms", "replicate", "shared-key-demo-next", "--node", "prod9", "--allow-device", "--wait",
+    run = warden("cvms", "replicate", "shared-key-demo-next", "--node", "prod9", "--allow-device",
                  env=env_for(api, placed, anvil))  # fmt: skip
     assert_clean_error(run, 1, f"fix: warden compose-hashes add {app.address} {hex0x(H_NEXT)} --wait")
     assert "device:" not in run.stderr  # --allow-device would fix that one; the compose hash blocks
@@ -199,7 +219,7 @@ def test_replicate_bad_inputs_change_nothing(
     ]
     for args, phrase in cases:
         assert_clean_error(warden("cvms", "replicate", *args, "--allow-device", env=env), 2, phrase)
-    stranger = warden("cvms", "replicate", "shared-key-demo-1", "--node", "prod9", "--allow-device", "--wait",
+    stranger = warden("cvms", "replicate", "shared-key-demo-1", "--node", "prod9", "--allow-device",
                       env=env_for(api, placed, anvil, STRANGER_KEY))  # fmt: skip
     assert_clean_error(stranger, 2, "is not the owner", "nothing was sent")
     wrong_token = warden("cvms", "replicate", "shared-key-demo-1", "--node", "prod9", "--allow-device",

@@ -126,6 +126,10 @@ def test_cvms_are_found_by_name_uuid_or_instance_id(fleet: Fleet) -> None:
         assert fleet.find_cvm(acme, key).name == "demo-selfhost"
     with pytest.raises(NotFound, match="by name, UUID or instance id"):
         fleet.find_cvm(acme, "nope")
+    for key in ("demo-selfhost", cvm.uuid, bytes(range(20)).hex()):  # a CVM stands for its app
+        assert fleet.app(acme, key).address == APP
+    with pytest.raises(NotFound, match="unknown app 'nope'"):
+        fleet.app(acme, "nope")
     with pytest.raises(BadInput, match="exists already"):
         fleet.add_cvm(acme, "demo-selfhost", app=APP, node="hosted")
     with pytest.raises(BadInput, match="invalid CVM status"):

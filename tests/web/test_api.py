@@ -151,6 +151,8 @@ def test_merged_allowlist_has_every_status_and_the_allow_any_flag(
     assert rows["prod9"]["status"] == "known-not-deployed" and rows["prod9"]["deployable"] is True
     assert view["devices"][0]["node"] == "prod6"  # what needs attention comes first
     assert view["warning"] is True and view["allow_any_device"] is False
+    by_cvm = api.get("/api/apps/shared-key-demo-2/device-allowlist").json()  # a CVM's name stands for its app
+    assert by_cvm["app"] == app.address and by_cvm["devices"] == view["devices"]
 
     send(chain, owner, app.set_allow_any_device(True))
     relaxed = api.get(f"/api/apps/{app.address.lower()}/device-allowlist").json()

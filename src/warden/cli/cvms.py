@@ -22,7 +22,6 @@ from warden.cli.common import (
     PrivateKeyOption,
     RpcUrlOption,
     TimeoutOption,
-    WaitOption,
     carry_out,
     connect,
     control_plane,
@@ -163,9 +162,12 @@ def replicate_command(
         str | None, typer.Option("--name", metavar="NEW", help="Name of the replica [default: CVM-NODE].")
     ] = None,
     allow_device: Annotated[
-        bool, typer.Option("--allow-device", help="If the node's device is not allowed, send addDevice first.")
+        bool,
+        typer.Option(
+            "--allow-device",
+            help="If the node's device is not allowed, send addDevice and wait for it to be mined first.",
+        ),
     ] = False,
-    wait: WaitOption = False,
     timeout: TimeoutOption = 60.0,
     kms: KmsOption = None,
     rpc_url: RpcUrlOption = None,
@@ -181,9 +183,10 @@ def replicate_command(
     The app's contract is asked first: is the node's device allowed (or allowAnyDevice on), is the
     CVM's compose hash allowed, is the app registered with its KMS? Any "no" is printed with the
     command that fixes it and nothing is changed (exit 1). With --allow-device, a missing device is
-    added (addDevice, signed by the app owner) before the replica is registered.
+    added (addDevice, signed by the app owner) and the replica is registered only once that
+    transaction is mined (within --timeout): a replica is never recorded on a node the chain refuses.
 
-    Example: warden cvms replicate shared-key-demo-1 --node prod9 --allow-device --wait
+    Example: warden cvms replicate shared-key-demo-1 --node prod9 --allow-device
     """
     with control_plane(api_url, api_token) as plane:
         source = plane.cvm(cvm_key)
@@ -232,18 +235,17 @@ def replicate_command(
         if fixable:
             planned = plan_devices(contract, [DeviceTarget(device, node)], add=True)
             results, _ = carry_out(
-                contract, device_spec(contract), planned, noun="device", data={"app": contract.address}, wait=wait,
+                contract, device_spec(contract), planned, noun="device", data={"app": contract.address}, wait=True,
                 timeout=timeout, safe_batch_file=None, calldata=False, private_key=private_key, keystore=keystore,
                 json_out=json_out,
             )  # fmt: skip
             (row,) = results_json(results, [DeviceTarget(device, node)])
             data["device"] = row
-            if row["status"] == "failed":
-                raise OperationFailed(
-                    f"addDevice for {node} ({hex0x(device)}) failed: {row.get('error')}; the replica was not registered"
-                )
-            added = row["status"] in ("added", "already-allowed")
-            now = Check("device", True if added else None, f"{node} ({hex0x(device)}): addDevice {row['status']}")
+            if row["status"] not in ("added", "already-allowed"):
+                if json_out:
+                    emit(True, data | {"replicated": False, "cvm": None}, lambda: None)
+                raise OperationFailed(_device_not_added(row, node, device, contract.address, timeout))
+            now = Check("device", True, f"{node} ({hex0x(device)}): addDevice {row['status']}")
             checks = [now if c is device_check else c for c in checks]
             data["checks"] = [c.as_json() for c in checks]
         elif allow_device:
@@ -255,12 +257,21 @@ def replicate_command(
     def human() -> None:
         added = data["device"]
         if added is not None:
-            verb = "added" if added["status"] == "added" else f"addDevice sent ({added['status']})"
-            stdout.print(f"device {hex0x(device)} of {node}: {verb}, tx {added['tx']}")
+            stdout.print(f"device {hex0x(device)} of {node}: {added['status']}, tx {added['tx']}")
         stdout.print(checks_table(checks))
         stdout.print(f"replica {replica['name']} of {source['name']} registered on {node} (uuid {replica['uuid']})")
         stdout.print(f"app {contract.address}, compose hash {hex0x(manifest_hash)}")
-        if added is not None and added["status"] == "pending":
-            note(f"the device is allowed once the transaction is mined: warden allow-devices list {contract.address}")
 
     emit(json_out, data, human)
+
+
+def _device_not_added(row: dict[str, Any], node: str, device: bytes, app: str, timeout: float) -> str:
+    """Why the replica was not registered after --allow-device, and what to do next."""
+    what = f"addDevice for {node} ({hex0x(device)})"
+    if row["status"] == "pending":
+        return (
+            f"{what} was sent (tx {row.get('tx')}) but not mined within {timeout:g} s; the replica was not "
+            f"registered. Check with warden allow-devices list {app}, then rerun this command (it sends nothing "
+            "once the device is allowed)"
+        )
+    return f"{what} {row['status']}: {row.get('error') or 'no receipt'}; the replica was not registered"

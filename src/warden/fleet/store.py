@@ -385,7 +385,7 @@ class Fleet:
             return [_app_view(a) for a in rows]
 
     def app(self, workspace: WorkspaceRef, key: str) -> AppView:
-        """An app by address (0x…, app_…, any case) or by name."""
+        """An app by address (0x…, app_…, any case), by name, or by one of its CVMs (name, UUID, instance id)."""
         with self.session() as s:
             return _app_view(self._app_row(s, workspace, key))
 
@@ -496,8 +496,14 @@ class Fleet:
             app = s.scalars(query.where(m.App.name == text)).first()
         else:
             app = s.scalars(query.where(m.App.address == address)).one_or_none()
-        if app is None:
-            raise NotFound(f"unknown app {key!r} in workspace {workspace.name}")
+        if app is None:  # a CVM's name, UUID or instance id stands for its app, as on the command line
+            try:
+                app = self._cvm_row(s, workspace, text).app
+            except NotFound:
+                raise NotFound(
+                    f"unknown app {key!r} in workspace {workspace.name} (by address, name, or a CVM's name, "
+                    "UUID or instance id)"
+                ) from None
         return app
 
     def _cvm_row(self, s: Session, workspace: WorkspaceRef, key: str) -> m.Cvm:
