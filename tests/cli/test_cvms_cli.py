@@ -103,6 +103,8 @@ def test_allow_devices_list_takes_a_cvm_name_uuid_or_instance_id(
         assert data["app"] == app.address, key
         assert [(d["device_id"], d["node"]) for d in data["devices"]] == [(hex0x(PROD5), "prod5")]
         assert app.address in run.stderr  # says which app the name stood for
+    for command in (["app", "info"], ["compose-hashes", "list"]):  # every APP argument resolves the same way
+        assert ok(warden(*command, "shared-key-demo-1", "--json", env=env))["app"] == app.address, command
     # a bare 40-digit hex that is no CVM's instance id is still an app address
     assert ok(warden("allow-devices", "list", app.address[2:].lower(), "--json", env=env))["app"] == app.address
 

@@ -13,6 +13,7 @@ from warden.chain.app import AppAuth
 from warden.chain.inputs import hex0x
 from warden.chain.tx import check_owner, execute
 from warden.cli.common import (
+    AppArgument,
     ChainIdOption,
     ChainOption,
     JsonOption,
@@ -52,7 +53,6 @@ app = new_app(
     "The machines (device ids) allowed to run an app, from the DstackApp contract itself.",
 )
 
-AppArgument = Annotated[str, typer.Argument(metavar="APP", help="DstackApp address (0x…, app_…, any case).")]
 DevicesArgument = Annotated[
     list[str] | None,
     typer.Argument(metavar="[DEVICE]...", help="32-byte device ids (hex, 0x optional) or node names."),

@@ -11,12 +11,14 @@ from warden.chain.app import AppAuth
 from warden.chain.inputs import hex0x, parse_address, parse_bytes32
 from warden.chain.tx import NotOwner, check_owner, execute, require_success
 from warden.cli.common import (
+    AppArgument,
     ChainIdOption,
     JsonOption,
     KeystoreOption,
     PrivateKeyOption,
     RpcUrlOption,
     TimeoutOption,
+    app_address,
     connect,
     emit,
     new_app,
@@ -29,11 +31,9 @@ from warden.errors import BadInput
 
 app = new_app("app", "Deploy and inspect DstackApp contracts (one per app: its compose hashes and devices).")
 
-AppArgument = Annotated[str, typer.Argument(help="DstackApp address (0x…, app_…, any case).", metavar="APP")]
 
-
-def open_app(rpc_url: str | None, chain_id: int | None, address: str) -> AppAuth:
-    parse_address(address, "app address")  # a malformed address is refused before any network call
+def open_app(rpc_url: str | None, chain_id: int | None, app_text: str) -> AppAuth:
+    address = app_address(app_text)  # a malformed address is refused before any network call
     return AppAuth.open(connect(rpc_url, chain_id), address)
 
 
@@ -107,15 +107,15 @@ def deploy(
     )
     receipt = require_success(outcome).receipt
     assert receipt is not None
-    app_address = registry.app_from_receipt(receipt)
+    new_address = registry.app_from_receipt(receipt)
     if extra:
-        deployed = AppAuth(chain, app_address)
+        deployed = AppAuth(chain, new_address)
         requests = [deployed.add_device(d) for d in devices[1:]] + [deployed.add_compose_hash(h) for h in hashes[1:]]
         for follow_up in execute(chain, signer, requests, timeout=timeout):
             require_success(follow_up)
     data = {
-        "app": app_address,
-        "app_id": "app_" + app_address[2:].lower(),
+        "app": new_address,
+        "app_id": "app_" + new_address[2:].lower(),
         "kms": registry.address,
         "owner": owner_address,
         "chain_id": chain.chain_id,
@@ -127,16 +127,16 @@ def deploy(
     }
 
     def human() -> None:
-        stdout.print(f"DstackApp {app_address} deployed and registered with KMS {registry.address}")
+        stdout.print(f"DstackApp {new_address} deployed and registered with KMS {registry.address}")
         stdout.print(f"owner {owner_address}; tx {outcome.tx_hash}")
-        stdout.print(f"next: warden app info {app_address}")
+        stdout.print(f"next: warden app info {new_address}")
 
     emit(json_out, data, human)
 
 
 @app.command("info")
 def info(
-    app_address: AppArgument,
+    app_text: AppArgument,
     rpc_url: RpcUrlOption = None,
     chain_id: ChainIdOption = None,
     json_out: JsonOption = False,
@@ -145,7 +145,7 @@ def info(
 
     Example: warden app info 0x7553…14F1 --json
     """
-    details = open_app(rpc_url, chain_id, app_address).info()
+    details = open_app(rpc_url, chain_id, app_text).info()
 
     def human() -> None:
         for key, value in details.as_json().items():
@@ -157,7 +157,7 @@ def info(
 
 @app.command("transfer-owner")
 def transfer_owner(
-    app_address: AppArgument,
+    app_text: AppArgument,
     new_owner: Annotated[str, typer.Argument(metavar="NEW_OWNER", help="Address that must then run `accept-owner`.")],
     rpc_url: RpcUrlOption = None,
     chain_id: ChainIdOption = None,
@@ -171,7 +171,7 @@ def transfer_owner(
     Example: warden app transfer-owner 0x7553…14F1 0x7099…79C8
     """
     target = parse_address(new_owner, "new owner address")
-    contract = open_app(rpc_url, chain_id, app_address)
+    contract = open_app(rpc_url, chain_id, app_text)
     signer = signer_for(contract.chain, private_key, keystore)
     check_owner(contract.owner(), signer, f"app {contract.address}")
     (outcome,) = execute(contract.chain, signer, [contract.transfer_ownership(target)], timeout=timeout)
@@ -187,7 +187,7 @@ def transfer_owner(
 
 @app.command("accept-owner")
 def accept_owner(
-    app_address: AppArgument,
+    app_text: AppArgument,
     rpc_url: RpcUrlOption = None,
     chain_id: ChainIdOption = None,
     private_key: PrivateKeyOption = None,
@@ -199,7 +199,7 @@ def accept_owner(
 
     Example: PRIVATE_KEY=… warden app accept-owner 0x7553…14F1
     """
-    contract = open_app(rpc_url, chain_id, app_address)
+    contract = open_app(rpc_url, chain_id, app_text)
     signer = signer_for(contract.chain, private_key, keystore)
     pending = contract.pending_owner()
     if pending is None:

@@ -78,6 +78,14 @@ ChainIdOption = Annotated[
     typer.Option("--chain-id", metavar="ID", help="Refuse to run unless the RPC serves this chain id."),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
+AppArgument = Annotated[
+    str,
+    typer.Argument(
+        metavar="APP",
+        help="DstackApp address (0x…, app_…, any case); with WARDEN_API_URL also an app name or a CVM's "
+        "name, UUID or instance id.",
+    ),
+]
 PrivateKeyOption = Annotated[
     str | None,
     typer.Option(

@@ -12,6 +12,7 @@ from warden.chain.allowlist import plan, reject_duplicates
 from warden.chain.app import AppAuth
 from warden.chain.inputs import hex0x
 from warden.cli.common import (
+    AppArgument,
     ChainIdOption,
     ChainOption,
     JsonOption,
@@ -38,7 +39,6 @@ from warden.fleet.compose_hashes import (
 
 app = new_app("compose-hashes", "The app-compose manifests (compose hashes) an app may boot, on its DstackApp.")
 
-AppArgument = Annotated[str, typer.Argument(metavar="APP", help="DstackApp address (0x…, app_…, any case).")]
 ItemsArgument = Annotated[
     list[str],
     typer.Argument(

@@ -13,6 +13,7 @@ from warden.chain.app import AppAuth
 from warden.chain.inputs import hex0x, parse_bytes32
 from warden.chain.kms import KmsRegistry
 from warden.cli.common import (
+    AppArgument,
     ChainIdOption,
     ChainOption,
     JsonOption,
@@ -35,7 +36,7 @@ from warden.kms.client import KmsClient
 
 
 def preflight_command(
-    app_text: Annotated[str, typer.Argument(metavar="APP", help="DstackApp address (0x…, app_…).")],
+    app_text: AppArgument,
     compose: Annotated[Path, typer.Option("--compose", metavar="FILE", help="The exact app-compose.json to deploy.")],
     node: Annotated[
         str | None, typer.Option("--node", metavar="NAME", help="Target node (from the inventory).")
