@@ -71,6 +71,7 @@ def test_recover_from_a_hardware_upgrade(devnet: Devnet) -> None:
     assert rows[new]["status"] == "deployed-not-allowed"
     assert (rows[new]["node"], rows[new]["cvms"]) == ("prod6", ["shared-key-demo-2"])
     assert rows[old]["allowed"] is True and rows[old]["deployed"] is False
+    assert (rows[old]["node"], rows[old]["former_node"]) == (None, "prod6")
 
     # APP given as the CVM's name (resolved by the control plane), the device as the node's name
     added = devnet.run("allow-devices", "add", "shared-key-demo-2", "prod6", "--wait", "--json")
@@ -84,6 +85,10 @@ def test_recover_from_a_hardware_upgrade(devnet: Devnet) -> None:
     assert (rebooted["booted"], rebooted["device_id"]) == (True, new)
     assert devnet.cvm_rows()["shared-key-demo-2"]["status"] == "running"
 
+    # the old id is still allowed, and named as prod6's former identity so it is clear which one to remove
+    listed = {d["device_id"]: d for d in devnet.ok("allow-devices", "list", devnet.app)["devices"]}
+    assert (listed[old]["node"], listed[old]["former_node"]) == (None, "prod6")
+    assert "prod6 (former id)" in devnet.run("allow-devices", "list", devnet.app).stdout
     removed = devnet.ok("allow-devices", "remove", devnet.app, old, "--wait")
     assert [(r["device_id"], r["status"]) for r in removed["results"]] == [(old, "removed")]
     allowed = devnet.allowed_devices()

@@ -42,6 +42,7 @@ def test_json_list_with_and_without_0x_and_any_case(tmp_path: Path) -> None:
         "ppid": "0x" + "01" * 16,
         "region": "us-east",
         "status": None,
+        "former_device_ids": [],
     }
 
 
@@ -104,6 +105,28 @@ def test_names_match_case_insensitively_and_may_be_ambiguous() -> None:
     inventory = Inventory([Node("Prod1", bytes.fromhex(ID_A)), Node("prod1", bytes.fromhex(ID_B)), Node("x", None)])
     assert [n.device_id for n in inventory.matching(" PROD1 ")] == [bytes.fromhex(ID_A), bytes.fromhex(ID_B)]
     assert inventory.matching("prod2") == []
+
+
+def test_former_device_ids_name_the_node_that_presented_them(tmp_path: Path) -> None:
+    """After a firmware update the old id still on an allowlist is `prod6 (former id)`, not an unknown device;
+    an id another node presents now is that node's."""
+    old, new, reused = bytes([1]) * 32, bytes([2]) * 32, bytes([3]) * 32
+    entries = [
+        {"name": "prod6", "device_id": "0x" + new.hex(), "former_device_ids": ["0x" + old.hex(), reused.hex()]},
+        {"name": "prod9", "device_id": reused.hex()},
+    ]
+    inventory = load_nodes_file(write(tmp_path / "nodes.json", json.dumps(entries)))
+    assert inventory.former_names() == {old: "prod6"}
+    assert [inventory.label_for_device(d) for d in (new, old, reused, bytes(32))] == [
+        "prod6",
+        "prod6 (former id)",
+        "prod9",
+        None,
+    ]
+    assert inventory.nodes[0].as_json()["former_device_ids"] == ["0x" + old.hex(), "0x" + reused.hex()]
+    bad = [{"name": "prod6", "device_id": new.hex(), "former_device_ids": "0x01"}]
+    with pytest.raises(BadInput, match=r"node 1 \(prod6\): former_device_ids: expected a list"):
+        load_nodes_file(write(tmp_path / "bad.json", json.dumps(bad)))
 
 
 def test_missing_file_names_the_file(tmp_path: Path) -> None:

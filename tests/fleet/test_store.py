@@ -94,6 +94,9 @@ def test_a_ppid_change_appends_to_the_history_and_flags_stranded_cvms(fleet: Fle
     assert stranded.status_reason is not None and "does not allow" in stranded.status_reason
     assert fleet.find_cvm(acme, "open-1").device_allowed is True
     assert fleet.node(acme, "prod6").ppid == b"b" * 16
+    (node,) = fleet.nodes(acme)
+    assert (node.device_id, node.former_device_ids) == (NEW, (OLD,))
+    assert node.inventory_node().former_device_ids == (OLD,)
 
 
 def test_a_workspace_sees_only_nodes_it_may_deploy_to(fleet: Fleet) -> None:

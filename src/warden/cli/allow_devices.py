@@ -47,6 +47,7 @@ from warden.fleet.devices import (
     resolve_devices,
     results_json,
 )
+from warden.fleet.inventory import Inventory
 
 app = new_app(
     "allow-devices",
@@ -112,7 +113,7 @@ def list_command(
         title = "allowed devices (not enforced)" if allowlist.allow_any_device else "allowed devices"
         table = Table("device_id", "node", "added in block", title=title, title_justify="left")
         for device in allowlist.devices:
-            table.add_row(hex0x(device.device_id), device.node or "-", str(device.block))
+            table.add_row(hex0x(device.device_id), device.label or "-", str(device.block))
         stdout.print(table)
 
     emit(json_out, allowlist.as_json(), human)
@@ -151,7 +152,8 @@ def history_command(
         for e in events:
             when = dt.datetime.fromtimestamp(e["time"], dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if e["time"] else "-"
             value = e["device_id"] or ("enabled" if e["enabled"] else "disabled")
-            table.add_row(str(e["block"]), when, e["event"], value, e["node"] or "-", e["tx"])
+            node = e["node"] or (f"{e['former_node']} (former id)" if e["former_node"] else "-")
+            table.add_row(str(e["block"]), when, e["event"], value, node, e["tx"])
         stdout.print(table)
 
     emit(json_out, {"app": contract.address, "events": events}, human)
@@ -160,9 +162,10 @@ def history_command(
 # -- add / remove --------------------------------------------------------------------------------------
 
 
-def _pick(choices: list[DeviceTarget], prompt: str) -> list[DeviceTarget]:
+def _pick(choices: list[DeviceTarget], prompt: str, inventory: Inventory) -> list[DeviceTarget]:
     for i, choice in enumerate(choices, 1):
-        note(f"  {i:>3}  {choice.node or '-':<20} {hex0x(choice.device_id)}")
+        label = choice.node or inventory.label_for_device(choice.device_id) or "-"
+        note(f"  {i:>3}  {label:<24} {hex0x(choice.device_id)}")
     answer = str(typer.prompt(f"{prompt} (numbers separated by commas, or 'all')", err=True)).strip()
     if answer.lower() == "all":
         return choices
@@ -216,7 +219,7 @@ def _change(
         if not choices:
             note("every node of the inventory is already allowed" if add else "no device is allowed")
             return
-        targets = _pick(choices, f"devices to {verb}")
+        targets = _pick(choices, f"devices to {verb}", inventory)
         if not targets:
             note("nothing selected")
             return
@@ -243,7 +246,8 @@ def _change(
         table = Table("device_id", "node", "status", "tx")
         for row in data["results"]:
             status = row["status"] + (f" ({row['error']})" if row.get("error") else "")
-            table.add_row(row["device_id"], row["node"] or "-", status, row["tx"] or "-")
+            label = inventory.label_for_device(bytes.fromhex(row["device_id"][2:]))
+            table.add_row(row["device_id"], label or "-", status, row["tx"] or "-")
         stdout.print(table)
         if any(r["status"] == "pending" for r in data["results"]):
             note(f"sent; check with: warden allow-devices list {contract.address} (or rerun with --wait)")

@@ -30,6 +30,7 @@ class DeviceRow:
     allowed: bool = False
     deployable: bool = False
     cvms: list[str] = field(default_factory=list)
+    former_node: str | None = None  # the node that presented this id before a firmware update
 
     @property
     def deployed(self) -> bool:
@@ -45,6 +46,7 @@ class DeviceRow:
         return {
             "device_id": hex0x(self.device_id),
             "node": self.node,
+            "former_node": self.former_node,
             "region": self.region,
             "status": self.status,
             "allowed": self.allowed,
@@ -97,7 +99,8 @@ def device_allowlist_view(
         return rows[device_id]
 
     for device in onchain.devices:
-        row(device.device_id).allowed = True
+        entry = row(device.device_id)
+        entry.allowed, entry.former_node = True, device.former_node
     for node in inventory.nodes:
         if node.device_id is not None:
             row(node.device_id).deployable = True

@@ -39,6 +39,11 @@ class AllowedDevice:
     node: str | None
     block: int  # when it was (last) added
     tx: str
+    former_node: str | None = None  # the node that presented this id before a firmware update
+
+    @property
+    def label(self) -> str | None:
+        return self.node or (f"{self.former_node} (former id)" if self.former_node else None)
 
     def as_json(self, enforced: bool) -> dict[str, Any]:
         return {
@@ -46,6 +51,7 @@ class AllowedDevice:
             "allowed": True,
             "enforced": enforced,
             "node": self.node,
+            "former_node": self.former_node,
             "block": self.block,
             "tx": self.tx,
         }
@@ -86,7 +92,8 @@ def list_devices(app: AppAuth, inventory: Inventory, cache: LogCache | None = No
     for value in (owner, allow_any):
         if isinstance(value, Exception):
             raise value
-    devices = [AllowedDevice(m.id, inventory.name_for_device(m.id), m.block, m.tx) for m in members]
+    former = inventory.former_names()
+    devices = [AllowedDevice(m.id, inventory.name_for_device(m.id), m.block, m.tx, former.get(m.id)) for m in members]
     return DeviceAllowlist(app.address, app.chain.chain_id, str(owner), bool(allow_any), devices, head)
 
 
@@ -99,6 +106,7 @@ def history_json(
     if limit is not None:
         events = events[-limit:] if limit > 0 else []
     times = block_times(app.chain, sorted({e.block_number for e in events}))
+    former = inventory.former_names()
     rows = []
     for event in events:
         device = bytes(event.args["deviceId"]) if "deviceId" in event.args else None
@@ -110,6 +118,7 @@ def history_json(
                 "event": event.event,
                 "device_id": hex0x(device) if device else None,
                 "node": inventory.name_for_device(device) if device else None,
+                "former_node": former.get(device) if device else None,
                 "enabled": bool(event.args["allowAny"]) if event.event == "AllowAnyDeviceSet" else None,
             }
         )

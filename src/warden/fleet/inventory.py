@@ -24,6 +24,8 @@ class Node:
     ppid: bytes | None = None
     region: str | None = None
     status: str | None = None
+    # ids the node presented before its current one (a BIOS or microcode update changes the PPID)
+    former_device_ids: tuple[bytes, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -32,6 +34,7 @@ class Node:
             "ppid": hex0x(self.ppid) if self.ppid else None,
             "region": self.region,
             "status": self.status,
+            "former_device_ids": [hex0x(d) for d in self.former_device_ids],
         }
 
 
@@ -57,6 +60,28 @@ class Inventory:
     def name_for_device(self, device_id: bytes) -> str | None:
         node = self.node_for_device(device_id)
         return node.name if node else None
+
+    def former_names(self) -> dict[bytes, str]:
+        """Ids that nodes presented before their current one (and no node presents now) → that node."""
+        current = {n.device_id for n in self.nodes if n.device_id is not None}
+        former: dict[bytes, str] = {}
+        for node in self.nodes:
+            for device_id in node.former_device_ids:
+                if device_id not in current:
+                    former.setdefault(device_id, node.name)
+        return former
+
+    def former_name_for_device(self, device_id: bytes) -> str | None:
+        """The node that presented this id before its current one (None if a node presents it now)."""
+        return self.former_names().get(device_id)
+
+    def label_for_device(self, device_id: bytes) -> str | None:
+        """What to call a device in a table: its node, `prod6 (former id)`, or None when unknown."""
+        name = self.name_for_device(device_id)
+        if name is not None:
+            return name
+        former = self.former_name_for_device(device_id)
+        return f"{former} (former id)" if former else None
 
 
 def load_nodes_file(path: Path) -> Inventory:
@@ -106,9 +131,18 @@ def parse_nodes(data: Any, source: str) -> list[Node]:
                 ppid=_optional_hex(entry.get("ppid"), f"{where} ({name}): ppid", None),
                 region=_optional_str(entry.get("region")),
                 status=_optional_str(entry.get("status")),
+                former_device_ids=_former_ids(entry.get("former_device_ids"), f"{where} ({name}): former_device_ids"),
             )
         )
     return nodes
+
+
+def _former_ids(value: Any, what: str) -> tuple[bytes, ...]:
+    if value in (None, ""):
+        return ()
+    if not isinstance(value, list):
+        raise BadInput(f"invalid {what}: expected a list of device ids")
+    return tuple(parse_hex(str(v), what, 32) for v in value)
 
 
 def _optional_hex(value: Any, what: str, length: int | None) -> bytes | None:

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload, sessionmaker
+from sqlalchemy.orm import Session, joinedload, selectinload, sessionmaker
 
 from warden.chain.inputs import hex0x, parse_address
 from warden.errors import BadInput
@@ -76,10 +76,11 @@ class NodeView:
     tcb_status: str | None
     status: str
     last_attested_at: int | None
+    former_device_ids: tuple[bytes, ...] = ()
 
     def inventory_node(self) -> Node:
-        """This node as the allowlist commands know nodes (name → current device id)."""
-        return Node(self.name, self.device_id, self.ppid, self.region, self.status)
+        """This node as the allowlist commands know nodes (name → current and former device ids)."""
+        return Node(self.name, self.device_id, self.ppid, self.region, self.status, self.former_device_ids)
 
     def as_json(self) -> dict[str, Any]:
         return self.inventory_node().as_json() | {
@@ -157,9 +158,11 @@ DeviceCheck = Callable[[AppView, bytes], bool]
 
 
 def _node_view(node: m.Node) -> NodeView:
+    presented = [d for i in node.identities for d in (i.old_device_id, i.device_id) if d is not None]
+    former = tuple(dict.fromkeys(d for d in presented if d != node.device_id))  # oldest first, once each
     return NodeView(
         node.name, node.region, node.ppid, node.device_id, node.tee_version, node.tcb_status,
-        node.status, node.last_attested_at,
+        node.status, node.last_attested_at, former,
     )  # fmt: skip
 
 
@@ -292,6 +295,7 @@ class Fleet:
                 .join(m.NodeAccess, m.NodeAccess.node_id == m.Node.id)
                 .where(m.NodeAccess.workspace_id == workspace.id)
                 .order_by(m.Node.name)
+                .options(selectinload(m.Node.identities))
             ).all()
             return [_node_view(n) for n in rows]
 

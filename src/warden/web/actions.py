@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -126,12 +125,10 @@ def device_label(device_id: bytes, node: str | None, former_node: str | None = N
     return f"{former_node}'s former device {text}" if former_node else f"device {text}"
 
 
-def prepare(
-    plane: ControlPlane, app: AppView, change: Change, inventory: Inventory, former: Mapping[bytes, str] | None = None
-) -> Prepared:
+def prepare(plane: ControlPlane, app: AppView, change: Change, inventory: Inventory) -> Prepared:
     """Read what the chain says now and plan the change (skipping it when it is already so).
 
-    `inventory` names devices by their node; `former` names ids that nodes presented before their current one.
+    `inventory` names devices by their node, or by the node that presented them before its current id.
     """
     contract = plane.app_auth(app)
     owner = contract.owner()
@@ -148,7 +145,7 @@ def prepare(
     assert change.device_id is not None
     add = change.kind == "add-device"
     node = inventory.name_for_device(change.device_id)
-    label = device_label(change.device_id, node, (former or {}).get(change.device_id))
+    label = device_label(change.device_id, node, inventory.former_name_for_device(change.device_id))
     planned = plan_devices(contract, [DeviceTarget(change.device_id, node)], add=add)
     notes = []
     if not add and contract.allow_any_device():
@@ -171,14 +168,13 @@ def carry_out(
     change: Change,
     inventory: Inventory,
     who: str,
-    former: Mapping[bytes, str] | None = None,
 ) -> Flash | Offline:
     """Make the change with the operator key, or return it for the owner to sign (see the module docstring).
 
     `who` names the workspace in the log. Every failure comes back as an error Flash saying nothing changed.
     """
     try:
-        prepared = prepare(plane, app, change, inventory, former)
+        prepared = prepare(plane, app, change, inventory)
         if not prepared.requests:
             return Flash("info", prepared.noop)
         signer = plane.operator

@@ -272,11 +272,6 @@ class AllowlistPanel:
     app: AppView
     view: AllowlistView | None
     error: str | None
-    former: dict[bytes, str]  # a device id a node presented before its current one -> that node
-
-    @property
-    def former_by_hex(self) -> dict[str, str]:
-        return {hex0x(device): node for device, node in self.former.items()}
 
     @cached_property  # asked once per row: computed once
     def offending_ids(self) -> set[bytes]:
@@ -297,20 +292,8 @@ def load_panel(plane: ControlPlane, workspace: WorkspaceRef, app: AppView) -> Al
         view = plane.device_allowlist(workspace, app.address)
     except WardenError as exc:
         log.warning("workspace %s: allowlist of %s unreadable: %s", workspace.name, app.address, exc)
-        return AllowlistPanel(app, None, str(exc), {})
-    # naming former identities reads every node's history: only when a row has no current node to show
-    needs_names = any(r.node is None for r in view.rows)
-    return AllowlistPanel(app, view, None, former_identities(plane, workspace) if needs_names else {})
-
-
-def former_identities(plane: ControlPlane, workspace: WorkspaceRef) -> dict[bytes, str]:
-    """Device ids the workspace's nodes presented before their current one, and which node that was."""
-    former: dict[bytes, str] = {}
-    for node in plane.fleet.nodes(workspace):
-        for change in plane.fleet.node_history(workspace, node.name):
-            if change.old_device_id is not None and change.old_device_id != node.device_id:
-                former.setdefault(change.old_device_id, node.name)
-    return former
+        return AllowlistPanel(app, None, str(exc))
+    return AllowlistPanel(app, view, None)
 
 
 @dataclass(frozen=True)
@@ -348,8 +331,6 @@ def app_page_context(request: Request, session: DashboardSession, app_key: str) 
             history = list(reversed(plane.app_history(workspace, app.address, limit=HISTORY_ROWS)))
         except WardenError as exc:
             history_error = str(exc)
-    if not panel.former and any(e["device_id"] and not e["node"] for e in history):
-        panel.former = former_identities(plane, workspace)
     cvms = cvm_rows(plane.fleet.cvms(workspace, app.address), panel)
     return page_context(request, session, "apps", app=app, panel=panel, history=history, history_error=history_error,
                         history_rows=HISTORY_ROWS, cvms=cvms)  # fmt: skip
@@ -487,9 +468,7 @@ def _change_response(request: Request, session: Session, app_key: str, change: C
     plane = plane_of(request)
     app = _app(plane, session, app_key)
     workspace = session.workspace_ref
-    outcome = actions.carry_out(
-        plane, app, change, plane.inventory(workspace), session.workspace, former_identities(plane, workspace)
-    )
+    outcome = actions.carry_out(plane, app, change, plane.inventory(workspace), session.workspace)
     if isinstance(outcome, Offline):
         context = page_context(request, session, "apps", app=app, offline=outcome, fields=change.form())
         return render("offline.html", context)
