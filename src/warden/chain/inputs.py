@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from eth_utils import to_checksum_address
-
 from warden.errors import BadInput
 
 HEX_DIGITS = set("0123456789abcdefABCDEF")
@@ -44,6 +42,8 @@ def parse_address(text: str, what: str = "address") -> str:
         value = parse_hex(digits, what, 20)
     except BadInput as exc:
         raise BadInput(str(exc).replace(repr(digits), repr(text), 1)) from None
+    from eth_utils import to_checksum_address  # imported on first use: it is slow to import
+
     checksummed = to_checksum_address(value)
     is_mixed = digits != digits.lower() and digits != digits.upper()
     if is_mixed and digits != checksummed[2:]:

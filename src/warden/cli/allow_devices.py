@@ -12,6 +12,7 @@ from rich.table import Table
 from warden.chain.app import AppAuth
 from warden.chain.inputs import hex0x
 from warden.chain.tx import check_owner, execute
+from warden.cli.changes import carry_out, emit_offline, receipt_progress
 from warden.cli.common import (
     AppArgument,
     ChainIdOption,
@@ -23,19 +24,12 @@ from warden.cli.common import (
     RpcUrlOption,
     TimeoutOption,
     WaitOption,
-    app_address,
-    carry_out,
-    connect,
     emit,
-    emit_offline,
-    load_inventory,
-    log_cache,
     new_app,
     note,
-    receipt_progress,
-    signer_for,
     stdout,
 )
+from warden.cli.connect import app_address, connect, load_inventory, log_cache, signer_for
 from warden.errors import BadInput
 from warden.fleet.devices import (
     DeviceTarget,

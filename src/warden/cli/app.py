@@ -18,14 +18,12 @@ from warden.cli.common import (
     PrivateKeyOption,
     RpcUrlOption,
     TimeoutOption,
-    app_address,
-    connect,
     emit,
     new_app,
     note,
-    signer_for,
     stdout,
 )
+from warden.cli.connect import app_address, connect, signer_for
 from warden.cli.kms import KmsOption, open_kms
 from warden.errors import BadInput
 

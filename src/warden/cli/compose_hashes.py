@@ -11,6 +11,7 @@ from rich.table import Table
 from warden.chain.allowlist import plan, reject_duplicates
 from warden.chain.app import AppAuth
 from warden.chain.inputs import hex0x
+from warden.cli.changes import carry_out
 from warden.cli.common import (
     AppArgument,
     ChainIdOption,
@@ -21,14 +22,11 @@ from warden.cli.common import (
     RpcUrlOption,
     TimeoutOption,
     WaitOption,
-    app_address,
-    carry_out,
-    connect,
     emit,
-    log_cache,
     new_app,
     stdout,
 )
+from warden.cli.connect import app_address, connect, log_cache
 from warden.errors import BadInput
 from warden.fleet.compose_hashes import (
     compose_hash_spec,

@@ -13,6 +13,7 @@ from warden.chain.app import AppAuth
 from warden.chain.connection import Chain
 from warden.chain.inputs import hex0x, parse_bytes32
 from warden.chain.kms import KmsRegistry
+from warden.cli.changes import carry_out
 from warden.cli.common import (
     ApiTokenOption,
     ApiUrlOption,
@@ -22,14 +23,12 @@ from warden.cli.common import (
     PrivateKeyOption,
     RpcUrlOption,
     TimeoutOption,
-    carry_out,
-    connect,
-    control_plane,
     emit,
     new_app,
     note,
     stdout,
 )
+from warden.cli.connect import connect, control_plane
 from warden.cli.kms import KmsOption
 from warden.devnet.state import load_state
 from warden.errors import BadInput, OperationFailed

@@ -25,13 +25,11 @@ from warden.cli.common import (
     PrivateKeyOption,
     RpcUrlOption,
     TimeoutOption,
-    connect,
-    control_plane,
     emit,
     note,
-    signer_for,
     stdout,
 )
+from warden.cli.connect import connect, control_plane, signer_for
 from warden.cli.cvms import chain_of, checks_table, cvm_name, ensure_new_cvm_name, kms_for, node_device, refusal
 from warden.cli.kms import KmsOption
 from warden.compose.hashing import compose_hash

@@ -21,14 +21,12 @@ from warden.cli.common import (
     RpcUrlOption,
     TimeoutOption,
     WaitOption,
-    connect,
-    contract_address,
     emit,
     new_app,
     note,
-    signer_for,
     stdout,
 )
+from warden.cli.connect import connect, contract_address, signer_for
 from warden.errors import BadInput
 
 app = new_app("kms", "Deploy and manage the DstackKms contract (app registry, factory, OS images).")

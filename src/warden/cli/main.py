@@ -1,35 +1,75 @@
-"""The `warden` command: one Typer app with a sub-app per command group."""
+"""The `warden` command: one Typer app with a sub-app per command group.
+
+Each group's module is imported only when that group runs (the chain and HTTP libraries are slow to
+import), so `warden compose hash` does not pay for what `warden allow-devices list` needs.
+"""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+import typer
+
 from warden import __version__
-from warden.cli import allow_devices, attest, auth, compose_hashes, cvms, devnet, keys, kms, nodes
-from warden.cli import app as app_commands
-from warden.cli import compose as compose_commands
-from warden.cli.common import new_app, stdout
-from warden.cli.deploy import deploy_command
-from warden.cli.preflight import preflight_command
-from warden.cli.serve import serve_command
+from warden.cli.common import WardenGroup, new_app, stdout
+
+if TYPE_CHECKING:
+    from typer._click.core import Command, Context  # the click that Typer ships
+
+# name → (module, attribute): a Typer sub-app, or a function that is the whole command. The order is
+# the order of `warden --help`: the allowlists first, then releases and fleet, then the services.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "allow-devices": ("warden.cli.allow_devices", "app"),
+    "compose-hashes": ("warden.cli.compose_hashes", "app"),
+    "preflight": ("warden.cli.preflight", "preflight_command"),
+    "compose": ("warden.cli.compose", "app"),
+    "app": ("warden.cli.app", "app"),
+    "deploy": ("warden.cli.deploy", "deploy_command"),
+    "cvms": ("warden.cli.cvms", "app"),
+    "nodes": ("warden.cli.nodes", "app"),
+    "attest": ("warden.cli.attest", "app"),
+    "keys": ("warden.cli.keys", "app"),
+    "kms": ("warden.cli.kms", "app"),
+    "auth": ("warden.cli.auth", "app"),
+    "serve": ("warden.cli.serve", "serve_command"),
+    "devnet": ("warden.cli.devnet", "app"),
+}
+
+
+class LazyGroup(WardenGroup):
+    """Lists every command, imports a command's module only when it is asked for."""
+
+    def list_commands(self, ctx: Context) -> list[str]:
+        return [*COMMANDS, *super().list_commands(ctx)]
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        if cmd_name not in COMMANDS:
+            return super().get_command(ctx, cmd_name)
+        module_name, attribute = COMMANDS[cmd_name]
+        target: Any = getattr(importlib.import_module(module_name), attribute)
+        if isinstance(target, typer.Typer):
+            command: Command = typer.main.get_group(target)  # a group even when it has one command
+        else:  # a plain function: the whole command
+            single = typer.Typer(pretty_exceptions_enable=False, rich_markup_mode=None)
+            single.command(cmd_name, context_settings={"help_option_names": ["-h", "--help"]})(target)
+            command = typer.main.get_command(single)
+        command.name = cmd_name
+        return command
+
 
 app = new_app(
     "warden",
     "Which code may run on which machines: the on-chain allowlists of dstack apps, checked and fixed "
     "from the chain itself.",
 )
-app.add_typer(kms.app)
-app.add_typer(app_commands.app)
-app.add_typer(allow_devices.app)
-app.add_typer(attest.app)
-app.add_typer(compose_hashes.app)
-app.add_typer(devnet.app)
-app.command("preflight")(preflight_command)
-app.command("serve")(serve_command)
-app.add_typer(auth.app)
-app.add_typer(keys.app)
-app.add_typer(compose_commands.app)
-app.add_typer(nodes.app)
-app.add_typer(cvms.app)
-app.command("deploy")(deploy_command)
+app.info.cls = LazyGroup
+
+
+@app.callback()
+def warden() -> None:
+    """Which code may run on which machines: the on-chain allowlists of dstack apps, checked and fixed
+    from the chain itself."""
 
 
 @app.command("version")

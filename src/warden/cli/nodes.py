@@ -8,7 +8,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from warden.cli.common import ApiTokenOption, ApiUrlOption, JsonOption, control_plane, emit, new_app, stdout
+from warden.cli.common import ApiTokenOption, ApiUrlOption, JsonOption, emit, new_app, stdout
+from warden.cli.connect import control_plane
 
 app = new_app("nodes", "The nodes this workspace may deploy to: current PPID, device id and identity history.")
 

@@ -19,12 +19,10 @@ from warden.cli.common import (
     JsonOption,
     NodesFileOption,
     RpcUrlOption,
-    app_address,
-    connect,
     emit,
-    load_inventory,
     stdout,
 )
+from warden.cli.connect import app_address, connect, load_inventory
 from warden.cli.kms import KmsOption
 from warden.compose.hashing import compose_hash
 from warden.compose.manifest import load_manifest

@@ -1,0 +1,178 @@
+"""Where a command's chain, signer, control plane, node inventory and APP come from: flags, environment,
+or the running devnet."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from warden.chain.connection import KNOWN_CHAINS, Chain
+from warden.chain.inputs import HEX_DIGITS, parse_address
+from warden.chain.logcache import LogCache
+from warden.chain.signer import Signer, load_signer, signer_from_key
+from warden.cli.common import note
+from warden.devnet.anvil import DEV_PRIVATE_KEY
+from warden.devnet.state import load_state, warden_home
+from warden.errors import BadInput, OperationFailed, WardenError
+from warden.fleet.inventory import Inventory, load_nodes_file, parse_nodes
+
+if TYPE_CHECKING:  # the HTTP client is imported only by the commands that talk to the control plane
+    from warden.web.client import ControlPlaneClient
+
+
+PUBLIC_CHAINS = ("base", "base-sepolia", "ethereum")
+
+
+def connect(rpc_url: str | None, chain_id: int | None = None, chain: str | None = None) -> Chain:
+    """The flag or ETH_RPC_URL; else a named chain's public RPC; else a running devnet's RPC (said on stderr)."""
+    if chain is not None:
+        if chain not in PUBLIC_CHAINS:
+            raise BadInput(f"unknown --chain {chain!r}: choose one of {', '.join(PUBLIC_CHAINS)}")
+        named_id, public_rpc = KNOWN_CHAINS[chain]
+        if chain_id is not None and chain_id != named_id:
+            raise BadInput(f"--chain {chain} is chain id {named_id}, but --chain-id says {chain_id}")
+        chain_id = named_id
+        if not rpc_url:
+            note(f"using {chain}'s public RPC {public_rpc}: it is rate-limited, pass --rpc-url for real work")
+            rpc_url = public_rpc
+    if not rpc_url:
+        state = load_state()
+        if state is None:
+            raise BadInput("no RPC URL: pass --rpc-url or set ETH_RPC_URL (or start a devnet: `warden devnet up`)")
+        note(f"using the devnet at {state.rpc_url}")
+        rpc_url = state.rpc_url
+    return Chain.connect(rpc_url, expected_chain_id=chain_id)
+
+
+def log_cache() -> LogCache:
+    """Scanned logs, kept between runs (keyed by chain, genesis and contract; see warden.chain.logcache)."""
+    return LogCache(warden_home() / "cache" / "logs.sqlite")
+
+
+CONTROL_PLANE_NODES = "the control plane's node list"
+
+
+def control_plane(api_url: str | None = None, api_token: str | None = None) -> ControlPlaneClient:
+    """A client of the control plane: the flags, else WARDEN_API_URL and WARDEN_API_TOKEN."""
+    from warden.web.client import ControlPlaneClient
+
+    url = api_url or os.environ.get("WARDEN_API_URL")
+    token = api_token or os.environ.get("WARDEN_API_TOKEN")
+    if not url:
+        state = load_state()
+        if state is not None and state.api_url and state.api_token:
+            note(f"using the devnet's control plane at {state.api_url}")
+            url, token = state.api_url, token or state.api_token
+    if not url:
+        raise BadInput(
+            "no control plane: pass --api-url or set WARDEN_API_URL (for the devnet: eval $(warden devnet env))"
+        )
+    if not token:
+        raise BadInput(f"no API token for the control plane at {url}: pass --api-token or set WARDEN_API_TOKEN")
+    if api_token and api_token != os.environ.get("WARDEN_API_TOKEN"):
+        note("warning: an API token on the command line shows in shell history and `ps`; prefer WARDEN_API_TOKEN")
+    return ControlPlaneClient(url, token)
+
+
+def load_inventory(nodes_file: Path | None) -> tuple[Inventory, str]:
+    """The node inventory and a phrase naming where it came from (for error messages).
+
+    A nodes file wins; without one, the control plane's node list when WARDEN_API_URL is set.
+    """
+    if nodes_file is None:
+        if os.environ.get("WARDEN_API_URL"):
+            try:
+                with control_plane() as plane:
+                    return Inventory(parse_nodes(plane.nodes(), CONTROL_PLANE_NODES)), CONTROL_PLANE_NODES
+            except OperationFailed as exc:
+                # node names are a convenience here: the chain still answers without them
+                note(f"warning: no node names ({exc})")
+                return Inventory(), f"{CONTROL_PLANE_NODES} (unreachable)"
+        return Inventory(), "the inventory"
+    return load_nodes_file(nodes_file), f"nodes file {nodes_file}"
+
+
+def app_address(text: str) -> str:
+    """APP as users write it: a DstackApp address (0x…, app_…, any case), or, when WARDEN_API_URL is set,
+    a CVM (name, UUID, instance id) or app name that the control plane resolves to its app's address."""
+    stripped = text.strip()
+    prefixed = stripped.lower().startswith(("app_", "0x"))
+    digits = stripped[4:] if stripped.lower().startswith("app_") else stripped
+    looks_like_address = prefixed or all(c in HEX_DIGITS for c in digits)
+    if not stripped or (looks_like_address and (prefixed or not os.environ.get("WARDEN_API_URL"))):
+        return parse_address(stripped, "app address")
+    if not os.environ.get("WARDEN_API_URL"):
+        raise BadInput(
+            f"{text!r} is not an app address; CVM names, UUIDs and instance ids are resolved through the "
+            "control plane (set WARDEN_API_URL)"
+        )
+    if looks_like_address and len(digits) == 40:
+        # bare 40-digit hex: an app address, unless the control plane knows it as a CVM's instance id
+        try:
+            resolved = _app_through_control_plane(stripped, cvms_only=True)
+        except WardenError as exc:
+            note(f"could not ask the control plane whether {stripped} is a CVM instance id ({exc}); "
+                 "taking it as an app address")  # fmt: skip
+            resolved = None
+        return resolved or parse_address(stripped, "app address")
+    resolved = _app_through_control_plane(stripped, cvms_only=False)
+    if resolved is None:
+        raise BadInput(
+            f"{text!r} is not an app address, and the control plane knows no CVM (by name, UUID or instance id) "
+            "or app by that name"
+        )
+    return resolved
+
+
+def _app_through_control_plane(key: str, *, cvms_only: bool) -> str | None:
+    """The app of the CVM `key` (or, unless cvms_only, of the app named `key`); None when neither exists."""
+    with control_plane() as plane:
+        try:
+            cvm = plane.cvm(key)
+        except BadInput:  # 404: no such CVM in this workspace
+            if cvms_only:
+                return None
+        else:
+            note(f"CVM {cvm['name']} (node {cvm['node']}) runs app {cvm['app']}")
+            return parse_address(str(cvm["app"]), "app address")
+        try:
+            app = plane.app(key)
+        except BadInput:
+            return None
+        note(f"app {key} is {app['app']}")
+        return parse_address(str(app["app"]), "app address")
+
+
+def signer_for(chain: Chain, private_key: str | None, keystore: str | None) -> Signer:
+    """Flag, keystore or PRIVATE_KEY; on the devnet with none of them, the devnet's public test key."""
+    if private_key:
+        note("warning: a private key on the command line shows in shell history and `ps`; prefer PRIVATE_KEY")
+    try:
+        return load_signer(private_key=private_key, keystore=keystore, ask_password=_ask_password)
+    except BadInput:
+        state = load_state()
+        if state is not None and chain.rpc.url == state.rpc_url and not private_key and not keystore:
+            note("signing with the devnet's test key")
+            return signer_from_key(DEV_PRIVATE_KEY, "devnet")
+        raise
+
+
+def contract_address(value: str | None, env_names: tuple[str, ...], devnet_field: str, what: str) -> str:
+    """An address from the flag, the environment, or the running devnet."""
+    if value:
+        return value
+    for name in env_names:
+        if os.environ.get(name):
+            return os.environ[name]
+    state = load_state()
+    if state is not None:
+        return str(getattr(state, devnet_field))
+    flag = "--" + what.split()[0].lower()
+    raise BadInput(f"no {what}: pass {flag} or set {env_names[0]}")
+
+
+def _ask_password(prompt: str) -> str:
+    return str(typer.prompt(prompt, hide_input=True))
