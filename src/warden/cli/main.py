@@ -67,9 +67,8 @@ app.info.cls = LazyGroup
 
 
 @app.callback()
-def warden() -> None:
-    """Which code may run on which machines: the on-chain allowlists of dstack apps, checked and fixed
-    from the chain itself."""
+def warden() -> None:  # makes `warden` a group of commands; its help is the app's, above
+    pass
 
 
 @app.command("version")
