@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.support.cli import WARDEN_ENV
+from tests.support.control_plane import PlaneWorld, plane_world, served
+from warden.chain.connection import Chain
 
 
 @pytest.fixture(autouse=True)
@@ -15,3 +18,17 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     home = tmp_path / "warden-home"
     monkeypatch.setenv("WARDEN_HOME", str(home))
     return home
+
+
+@pytest.fixture
+def world(tmp_path: Path, chain: Chain) -> Iterator[PlaneWorld]:
+    """A control plane on a SQLite file with one workspace (tests add nodes, apps and CVMs)."""
+    with plane_world("sqlite", tmp_path, chain) as built:
+        yield built
+
+
+@pytest.fixture
+def api(world: PlaneWorld) -> Iterator[str]:
+    """That control plane served over HTTP on 127.0.0.1: its base URL."""
+    with served(world) as url:
+        yield url

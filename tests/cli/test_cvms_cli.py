@@ -5,14 +5,12 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.support.chain import STRANGER_KEY, deploy_app
 from tests.support.cli import assert_clean_error, ok, warden
-from tests.support.control_plane import PlaneWorld, add_node, plane_world, served
+from tests.support.control_plane import PlaneWorld, add_node
 from warden.chain.app import AppAuth
 from warden.chain.connection import Chain
 from warden.chain.inputs import hex0x
@@ -27,18 +25,6 @@ NEXT_RELEASE = RELEASE.replace(b"docker-compose", b"bash")
 H, H_NEXT = compose_hash(RELEASE), compose_hash(NEXT_RELEASE)
 INSTANCE = bytes.fromhex("a67d32cf" * 5)  # 20 bytes, like dstack's: it looks exactly like an address
 UUID = "039d741a-e887-4829-888e-e75c0655e472"
-
-
-@pytest.fixture
-def world(tmp_path: Path, chain: Chain) -> Iterator[PlaneWorld]:
-    with plane_world("sqlite", tmp_path, chain) as built:
-        yield built
-
-
-@pytest.fixture
-def api(world: PlaneWorld) -> Iterator[str]:
-    with served(world) as url:
-        yield url
 
 
 @pytest.fixture

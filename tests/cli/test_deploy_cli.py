@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.chain import deploy_app
 from tests.support.cli import assert_clean_error, ok, warden
-from tests.support.control_plane import PlaneWorld, add_node, plane_world, served
+from tests.support.control_plane import PlaneWorld, add_node, plane_world
 from warden.chain.app import AppAuth
 from warden.chain.connection import Chain
 from warden.chain.deploy import deploy_kms
@@ -40,12 +40,6 @@ def world(tmp_path: Path, chain: Chain) -> Iterator[PlaneWorld]:
         built.fleet.add_node("prod9")  # registered, but it has not posted a quote: no device id yet
         built.fleet.grant(built.workspace, "prod9")
         yield built
-
-
-@pytest.fixture
-def api(world: PlaneWorld) -> Iterator[str]:
-    with served(world) as url:
-        yield url
 
 
 @pytest.fixture

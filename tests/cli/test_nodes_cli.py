@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import re
 import socket
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.support.chain import deploy_app
 from tests.support.cli import assert_clean_error, ok, warden
-from tests.support.control_plane import PlaneWorld, add_node, plane_world, served
+from tests.support.control_plane import PlaneWorld, add_node
 from warden.chain.connection import Chain
 from warden.chain.inputs import hex0x
 from warden.chain.kms import KmsRegistry
@@ -21,18 +19,6 @@ from warden.devnet.anvil import DEV_PRIVATE_KEY, Anvil
 PROD5, PROD6, PROD6_NEW, ELSEWHERE = (bytes([n]) * 32 for n in (0x05, 0x06, 0x66, 0xEE))
 PPID5, PPID6, PPID6_NEW = (bytes([n]) * 16 for n in (0x15, 0x16, 0x76))
 BEFORE, AFTER = 1_700_000_000, 1_700_086_400  # 2023-11-14 22:13:20 and a day later (UTC)
-
-
-@pytest.fixture
-def world(tmp_path: Path, chain: Chain) -> Iterator[PlaneWorld]:
-    with plane_world("sqlite", tmp_path, chain) as built:
-        yield built
-
-
-@pytest.fixture
-def api(world: PlaneWorld) -> Iterator[str]:
-    with served(world) as url:
-        yield url
 
 
 @pytest.fixture

@@ -43,6 +43,16 @@ class Inventory:
 
     def __init__(self, nodes: Iterable[Node] = ()) -> None:
         self.nodes = list(nodes)
+        self._by_device: dict[bytes, Node] = {}
+        for node in self.nodes:
+            if node.device_id is not None:
+                self._by_device.setdefault(node.device_id, node)
+        # ids that nodes presented before their current one, and that no node presents now → that node
+        self._former: dict[bytes, str] = {}
+        for node in self.nodes:
+            for device_id in node.former_device_ids:
+                if device_id not in self._by_device:
+                    self._former.setdefault(device_id, node.name)
 
     def __len__(self) -> int:
         return len(self.nodes)
@@ -52,10 +62,7 @@ class Inventory:
         return [n for n in self.nodes if n.name.lower() == wanted]
 
     def node_for_device(self, device_id: bytes) -> Node | None:
-        for node in self.nodes:
-            if node.device_id == device_id:
-                return node
-        return None
+        return self._by_device.get(device_id)
 
     def name_for_device(self, device_id: bytes) -> str | None:
         node = self.node_for_device(device_id)
@@ -63,17 +70,11 @@ class Inventory:
 
     def former_names(self) -> dict[bytes, str]:
         """Ids that nodes presented before their current one (and no node presents now) → that node."""
-        current = {n.device_id for n in self.nodes if n.device_id is not None}
-        former: dict[bytes, str] = {}
-        for node in self.nodes:
-            for device_id in node.former_device_ids:
-                if device_id not in current:
-                    former.setdefault(device_id, node.name)
-        return former
+        return dict(self._former)
 
     def former_name_for_device(self, device_id: bytes) -> str | None:
         """The node that presented this id before its current one (None if a node presents it now)."""
-        return self.former_names().get(device_id)
+        return self._former.get(device_id)
 
     def label_for_device(self, device_id: bytes) -> str | None:
         """What to call a device in a table: its node, `prod6 (former id)`, or None when unknown."""
