@@ -5,8 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.devnet_runbook import DEMO_CVMS, Devnet
 from tests.e2e.world import COMPOSE_PLATFORM_A, COMPOSE_PLATFORM_B, OS_IMAGE, World
 from tests.support.chain import deploy_app, send
+from tests.support.cli import WARDEN_ENV
 from tests.support.http_server import serve
 from warden.chain.connection import Chain
 from warden.chain.kms import KmsRegistry
@@ -40,3 +42,20 @@ def world(chain: Chain, owner: Signer, kms: KmsRegistry, tmp_path: Path) -> Iter
         world.allow_device("prod6")
         world.allow_device("hosted")
         yield world
+
+
+@pytest.fixture(scope="module")
+def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
+    """A whole devnet for the test module (started detached on free ports, stopped after), every demo CVM booted."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in WARDEN_ENV:  # nothing of the developer's shell leaks into the in-process runs
+            patch.delenv(name, raising=False)
+        net = Devnet(tmp_path_factory.mktemp("devnet") / "warden-home")
+        try:
+            started = net.up()
+            for cvm in DEMO_CVMS:
+                assert f"{cvm} on {DEMO_CVMS[cvm][0]}: booted" in started.stderr
+            yield net
+        finally:
+            stopped = net.down()
+            assert stopped.returncode == 0, stopped.stderr

@@ -8,34 +8,16 @@ acts as 0.5.7. The Safe-owned app runbook is tests/e2e/test_safe_owned_app.py.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
 
 from tests.e2e.devnet_runbook import DEMO_APP, DEMO_CVMS, DEMO_NODES, Devnet
-from tests.support.cli import WARDEN_ENV, Run, assert_clean_error
+from tests.support.cli import Run, assert_clean_error
 from warden.devnet.fleet import DEMO_DOCKER_COMPOSE
 
 RELEASE_2 = DEMO_DOCKER_COMPOSE.replace("shared-key-demo:1.0", "shared-key-demo:2.0")
-
-
-@pytest.fixture(scope="module")
-def devnet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Devnet]:
-    with pytest.MonkeyPatch.context() as patch:
-        for name in WARDEN_ENV:  # nothing of the developer's shell leaks into the in-process runs
-            patch.delenv(name, raising=False)
-        net = Devnet(tmp_path_factory.mktemp("runbooks") / "warden-home")
-        try:
-            started = net.up()
-            for cvm in DEMO_CVMS:
-                assert f"{cvm} on {DEMO_CVMS[cvm][0]}: booted" in started.stderr
-            yield net
-        finally:
-            stopped = net.down()
-            assert stopped.returncode == 0, stopped.stderr
 
 
 def assert_refused_boot(run: Run, reason: str) -> None:

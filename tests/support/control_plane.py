@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psycopg
@@ -21,7 +22,9 @@ from psycopg import sql
 from tests.support.http_server import serve
 from warden.chain.app import AppAuth
 from warden.chain.connection import Chain
+from warden.chain.signer import Signer
 from warden.fleet.store import Fleet, WorkspaceRef
+from warden.fleet.workspace_signers import SecretKey, assign_signer
 from warden.web.app import create_control_plane_app
 from warden.web.plane import ControlPlane
 
@@ -69,15 +72,19 @@ class PlaneWorld:
         return httpx.Client(base_url=base_url, headers={"Authorization": f"Bearer {token or self.token}"}, timeout=30)
 
 
-def make_plane(url: str, chain: Chain, cache_dir: Path, **options: object) -> PlaneWorld:
+def make_plane(url: str, chain: Chain, cache_dir: Path, *, signer: Signer | None = None, **options: Any) -> PlaneWorld:
+    """Workspace acme and a control plane with a secret key; `signer` becomes acme's own signer."""
     fleet = Fleet.open(url)
     workspace, token = fleet.create_workspace("acme")
-    plane = ControlPlane(fleet, [chain.rpc.url], cache_dir=cache_dir, **options)  # type: ignore[arg-type]
+    secret = SecretKey(secrets.token_bytes(32), "test")
+    if signer is not None:
+        assign_signer(fleet, secret, workspace, signer)
+    plane = ControlPlane(fleet, [chain.rpc.url], secret_key=secret, cache_dir=cache_dir, **options)
     return PlaneWorld(plane, fleet, workspace, token)
 
 
 @contextmanager
-def plane_world(kind: str, directory: Path, chain: Chain, **options: object) -> Iterator[PlaneWorld]:
+def plane_world(kind: str, directory: Path, chain: Chain, **options: Any) -> Iterator[PlaneWorld]:
     """A control plane over a fresh `kind` database ("sqlite" or "postgresql"), closed (and dropped) after."""
     with database_url(kind, directory) as url:
         world = make_plane(url, chain, directory / "cache", **options)

@@ -8,6 +8,7 @@ A second workspace, globex, has its own node and app that acme must never see.
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import re
 from collections.abc import Iterator
@@ -21,6 +22,7 @@ import pytest
 
 from tests.support.chain import deploy_app, send
 from tests.support.control_plane import DATABASES, PlaneWorld, database_url, make_plane, served
+from tests.support.dashboard import csrf_of, hidden, sign_in
 from tests.support.http_server import serve
 from tests.support.safe import create_safe, deploy_safe_contracts, exec_batch
 from warden.chain.app import AppAuth
@@ -66,11 +68,12 @@ def build_demo(
     kms: KmsRegistry,
     directory: Path,
     *,
-    operator: Signer | None,
+    signer: Signer | None,
     app_owner: str | None = None,
 ) -> Demo:
-    """The fleet described in the module docstring (a fresh app on the shared anvil, owned by `app_owner`)."""
-    world = make_plane(url, chain, directory / "cache", operator=operator)
+    """The fleet described in the module docstring (a fresh app on the shared anvil, owned by `app_owner`);
+    `signer` is acme's own signer (None: acme has none)."""
+    world = make_plane(url, chain, directory / "cache", signer=signer)
     salt = str(directory)
     devices = {name: device_id_for(name, salt) for name in NODES}
     app = deploy_app(chain, owner, kms, owner=app_owner, device_id=devices["prod5"])
@@ -94,7 +97,7 @@ def build_demo(
 
 
 class MakeDemo(Protocol):
-    def __call__(self, *, operator: Signer | None, app_owner: str | None = None) -> Demo: ...
+    def __call__(self, *, signer: Signer | None, app_owner: str | None = None) -> Demo: ...
 
 
 @pytest.fixture(params=DATABASES)
@@ -105,8 +108,8 @@ def make_demo(
     with database_url(request.param, tmp_path) as url:
         demos: list[Demo] = []
 
-        def make(*, operator: Signer | None, app_owner: str | None = None) -> Demo:
-            demos.append(build_demo(url, chain, owner, kms, tmp_path, operator=operator, app_owner=app_owner))
+        def make(*, signer: Signer | None, app_owner: str | None = None) -> Demo:
+            demos.append(build_demo(url, chain, owner, kms, tmp_path, signer=signer, app_owner=app_owner))
             return demos[-1]
 
         try:
@@ -119,31 +122,10 @@ def make_demo(
 # -- helpers: a browser-like client -------------------------------------------------------------------------
 
 
-def hidden(html: str, name: str) -> str:
-    match = re.search(rf'name="{name}" value="([^"]*)"', html)
-    assert match, f"no hidden field {name!r} in the page"
-    return match.group(1)
-
-
-@contextmanager
-def sign_in(base_url: str, token: str) -> Iterator[httpx.Client]:
-    """A client holding a dashboard session (cookies), not following redirects."""
-    with httpx.Client(base_url=base_url, timeout=60) as client:
-        form = client.get("/login")
-        assert form.status_code == 200
-        response = client.post("/login", data={"token": token, "csrf": hidden(form.text, "csrf"), "next": "/"})
-        assert response.status_code == 303, response.text
-        yield client
-
-
 @contextmanager
 def dashboard(demo: Demo) -> Iterator[tuple[str, httpx.Client]]:
     with served(demo.world) as base_url, sign_in(base_url, demo.world.token) as client:
         yield base_url, client
-
-
-def csrf_of(client: httpx.Client) -> str:
-    return hidden(client.get("/nodes").text, "csrf")
 
 
 def device_rows(html: str) -> dict[bytes, tuple[str, str]]:
@@ -175,7 +157,7 @@ def switch_state(html: str) -> str:
 
 
 def test_every_page_needs_a_session(make_demo: MakeDemo, owner: Signer) -> None:
-    demo = make_demo(operator=owner)
+    demo = make_demo(signer=owner)
     prod6 = "0x" + demo.devices["prod6"].hex()
     with served(demo.world) as base_url, httpx.Client(base_url=base_url, timeout=30) as anonymous:
         for path in ("/", "/apps", f"/apps/{demo.address}", f"/apps/{demo.address}/device-allowlist", "/nodes",
@@ -195,7 +177,7 @@ def test_every_page_needs_a_session(make_demo: MakeDemo, owner: Signer) -> None:
 
 
 def test_a_wrong_token_gets_no_session(make_demo: MakeDemo) -> None:
-    demo = make_demo(operator=None)
+    demo = make_demo(signer=None)
     wrong = "wdn_" + "x" * 40
     with served(demo.world) as base_url, httpx.Client(base_url=base_url, timeout=30) as client:
         form = client.get("/login")
@@ -211,7 +193,7 @@ def test_a_wrong_token_gets_no_session(make_demo: MakeDemo) -> None:
 
 
 def test_sign_in_sets_a_hardened_cookie_and_never_shows_the_token(make_demo: MakeDemo, owner: Signer) -> None:
-    demo = make_demo(operator=owner)
+    demo = make_demo(signer=owner)
     token, secret = demo.world.token, demo.world.plane.session_secret
     with served(demo.world) as base_url, httpx.Client(base_url=base_url, timeout=60) as client:
         form = client.get("/login?next=/nodes")
@@ -237,7 +219,7 @@ def test_sign_in_sets_a_hardened_cookie_and_never_shows_the_token(make_demo: Mak
 
 
 def test_a_tampered_or_expired_cookie_is_no_session(make_demo: MakeDemo) -> None:
-    demo = make_demo(operator=None)
+    demo = make_demo(signer=None)
     secret = demo.world.plane.session_secret
     _, valid = new_session(secret, demo.world.workspace)
     _, expired = new_session(secret, demo.world.workspace, lifetime=60, now=1_000_000)
@@ -252,7 +234,7 @@ def test_a_tampered_or_expired_cookie_is_no_session(make_demo: MakeDemo) -> None
 
 
 def test_a_session_sees_only_its_workspace(make_demo: MakeDemo, owner: Signer) -> None:
-    demo = make_demo(operator=owner)
+    demo = make_demo(signer=owner)
     other_device = "0x" + demo.device_for("prod6").hex()
     with dashboard(demo) as (base_url, client):
         for path in (f"/apps/{demo.other_app.address}", f"/apps/{demo.other_app.address}/device-allowlist",
@@ -275,7 +257,7 @@ def test_a_session_sees_only_its_workspace(make_demo: MakeDemo, owner: Signer) -
 
 
 def test_writes_need_the_sessions_csrf_token(make_demo: MakeDemo, owner: Signer) -> None:
-    demo = make_demo(operator=owner)
+    demo = make_demo(signer=owner)
     prod6 = "0x" + demo.devices["prod6"].hex()
     with dashboard(demo) as (base_url, client), sign_in(base_url, demo.world.token) as second:
         other_sessions_csrf = csrf_of(second)
@@ -300,7 +282,7 @@ def test_writes_need_the_sessions_csrf_token(make_demo: MakeDemo, owner: Signer)
 def test_banner_and_rows_show_the_running_node_that_is_not_allowed(
     make_demo: MakeDemo, chain: Chain, owner: Signer
 ) -> None:
-    demo = make_demo(operator=owner)
+    demo = make_demo(signer=owner)
     with dashboard(demo) as (_, client):
         page = client.get(f"/apps/{demo.address}")
         assert page.status_code == 200
@@ -329,8 +311,10 @@ def test_banner_and_rows_show_the_running_node_that_is_not_allowed(
         assert "✓ all running nodes allowed" in client.get("/").text
 
 
-def test_operator_key_adds_the_device_and_the_banner_goes(make_demo: MakeDemo, chain: Chain, owner: Signer) -> None:
-    demo = make_demo(operator=owner)
+def test_the_workspace_signer_adds_the_device_and_the_banner_goes(
+    make_demo: MakeDemo, chain: Chain, owner: Signer
+) -> None:
+    demo = make_demo(signer=owner)
     prod6 = demo.devices["prod6"]
     with dashboard(demo) as (_, client):
         response = client.post(f"/apps/{demo.address}/devices/add", data={"device_id": "0x" + prod6.hex(),
@@ -365,7 +349,7 @@ def test_operator_key_adds_the_device_and_the_banner_goes(make_demo: MakeDemo, c
 
 
 def test_a_bad_device_id_is_a_clear_400(make_demo: MakeDemo, owner: Signer) -> None:
-    demo = make_demo(operator=owner)
+    demo = make_demo(signer=owner)
     with dashboard(demo) as (_, client):
         for bad in ("", "0x1234", "zz" * 32):
             response = client.post(f"/apps/{demo.address}/devices/add", data={"device_id": bad,
@@ -376,23 +360,25 @@ def test_a_bad_device_id_is_a_clear_400(make_demo: MakeDemo, owner: Signer) -> N
         assert not demo.app.allow_any_device()
 
 
-def test_an_operator_key_that_is_not_the_owner_changes_nothing(
+def test_a_workspace_signer_that_is_not_the_owner_sends_nothing(
     make_demo: MakeDemo, owner: Signer, stranger: Signer
 ) -> None:
-    demo = make_demo(operator=stranger)
+    demo = make_demo(signer=stranger)
+    stranger_nonce = demo.app.chain.nonce(stranger.address)
     with dashboard(demo) as (_, client):
-        response = client.post(f"/apps/{demo.address}/devices/add", data={"device_id": demo.devices["prod6"].hex(),
-                                                                          "csrf": csrf_of(client)})  # fmt: skip
-        page = client.get(response.headers["location"]).text
-        note = flash(page)
-        assert note is not None and note.startswith("error: Could not allow device")
-        assert f"is not the owner {owner.address}" in note and "nothing was sent" in note
+        page = client.post(f"/apps/{demo.address}/devices/add", data={"device_id": demo.devices["prod6"].hex(),
+                                                                      "csrf": csrf_of(client)})  # fmt: skip
+        # handed back for the owner to sign, never signed with a key that does not own the app
+        assert page.status_code == 200 and "Nothing was sent" in page.text
+        assert f"owned by the account {owner.address}" in page.text
+        assert f"not by this workspace's signer {stranger.address}" in html.unescape(page.text)
+        assert "addDevice 0x" in page.text
         assert not demo.app.is_device_allowed(demo.devices["prod6"])
-        assert banner(page) is not None
+        assert demo.app.chain.nonce(stranger.address) == stranger_nonce
 
 
 def test_allow_any_switch_follows_the_chain(make_demo: MakeDemo, chain: Chain, owner: Signer) -> None:
-    demo = make_demo(operator=owner)
+    demo = make_demo(signer=owner)
     with dashboard(demo) as (_, client):
         on = client.post(f"/apps/{demo.address}/allow-any", data={"enable": "true", "csrf": csrf_of(client)})
         assert demo.app.allow_any_device()
@@ -413,18 +399,18 @@ def test_allow_any_switch_follows_the_chain(make_demo: MakeDemo, chain: Chain, o
         assert "Allow any device off" in page and "Allow any device on" in page  # both in the audit trail
 
 
-# -- no operator key: a Safe batch and calldata ----------------------------------------------------------------
+# -- no signer: a Safe batch and calldata ----------------------------------------------------------------
 
 
-def test_without_an_operator_key_the_change_is_a_safe_batch(make_demo: MakeDemo, chain: Chain, owner: Signer) -> None:
-    demo = make_demo(operator=None)
+def test_without_a_signer_the_change_is_a_safe_batch(make_demo: MakeDemo, chain: Chain, owner: Signer) -> None:
+    demo = make_demo(signer=None)
     prod6 = demo.devices["prod6"]
     calldata = "0x" + demo.app.add_device(prod6).data.hex()
     with dashboard(demo) as (_, client):
         page = client.post(f"/apps/{demo.address}/devices/add", data={"device_id": "0x" + prod6.hex(),
                                                                       "csrf": csrf_of(client)})  # fmt: skip
         assert page.status_code == 200
-        assert "no operator key" in page.text and "Nothing was sent" in page.text
+        assert "has no signer here" in page.text and "Nothing was sent" in page.text
         assert f'<code class="calldata">{calldata}</code>' in page.text
         assert f"addDevice 0x{prod6.hex()}" in page.text
         assert not demo.app.is_device_allowed(prod6)
@@ -458,8 +444,8 @@ def test_a_safe_owned_app_gets_a_batch_that_the_safe_executes(
 ) -> None:
     contracts = deploy_safe_contracts(chain, owner)
     safe = create_safe(chain, owner, contracts, [third.address], 1, salt=chain.block_number())
-    # an operator key is configured, but the app belongs to the Safe: the dashboard must not try to send
-    demo = make_demo(operator=owner, app_owner=safe.address)
+    # the workspace has a signer, but the app belongs to the Safe: the dashboard must not try to send
+    demo = make_demo(signer=owner, app_owner=safe.address)
     with dashboard(demo) as (_, client):
         page = client.post(f"/apps/{demo.address}/devices/add", data={"device_id": demo.devices["prod6"].hex(),
                                                                       "csrf": csrf_of(client)})  # fmt: skip
@@ -475,7 +461,7 @@ def test_a_safe_owned_app_gets_a_batch_that_the_safe_executes(
 
 @pytest.mark.parametrize("make_demo", ["sqlite"], indirect=True)  # about the chain, not the database
 def test_an_unreachable_chain_is_said_plainly(make_demo: MakeDemo) -> None:
-    demo = make_demo(operator=None)
+    demo = make_demo(signer=None)
     # the same inventory, served by a control plane whose only RPC URL does not answer
     offline = ControlPlane(demo.world.fleet, ["http://127.0.0.1:9"], session_secret=demo.world.plane.session_secret)
     with serve(create_control_plane_app(offline)) as base_url, sign_in(base_url, demo.world.token) as client:
@@ -491,7 +477,7 @@ def test_an_unreachable_chain_is_said_plainly(make_demo: MakeDemo) -> None:
 
 
 def test_nodes_pages_show_identity_history(make_demo: MakeDemo, chain: Chain, owner: Signer) -> None:
-    demo = make_demo(operator=None)
+    demo = make_demo(signer=None)
     old, new = demo.devices["prod6"], demo.device_for("prod6-after-bios-update")
     send(chain, owner, demo.app.add_device(old))  # prod6 was allowed; then its BIOS update changed its id
     update = demo.world.fleet.record_identity("prod6", new[:16], new, allows=demo.world.plane.allows)
@@ -520,7 +506,7 @@ def test_nodes_pages_show_identity_history(make_demo: MakeDemo, chain: Chain, ow
 
 
 def test_sign_out_ends_the_session(make_demo: MakeDemo) -> None:
-    demo = make_demo(operator=None)
+    demo = make_demo(signer=None)
     with dashboard(demo) as (_, client):
         assert client.get("/logout").status_code == 200
         response = client.post("/logout", data={"csrf": csrf_of(client)})
@@ -532,7 +518,7 @@ def test_sign_out_ends_the_session(make_demo: MakeDemo) -> None:
 def test_htmx_is_served_from_the_npm_lock_or_left_out(
     make_demo: MakeDemo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    demo = make_demo(operator=None)
+    demo = make_demo(signer=None)
     installed = Path(__file__).resolve().parents[2] / "contracts/node_modules/htmx.org/dist/htmx.min.js"
     assert installed.is_file(), "htmx.org is missing from contracts/node_modules: run scripts/install.sh"
     with dashboard(demo) as (_, client):

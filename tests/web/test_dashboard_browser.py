@@ -49,7 +49,7 @@ def browser() -> Iterator[Browser]:
 def drifted(chain: Chain, owner: Signer, kms: KmsRegistry, tmp_path: Path) -> Iterator[Demo]:
     """The demo fleet with prod6 allowed, then its identity drifted (a BIOS update) under a running CVM."""
     with database_url("sqlite", tmp_path) as url:
-        demo = build_demo(url, chain, owner, kms, tmp_path, operator=owner)
+        demo = build_demo(url, chain, owner, kms, tmp_path, signer=owner)
         send(chain, owner, demo.app.add_device(demo.devices["prod6"]))
         new = demo.device_for("prod6-after-bios-update")
         update = demo.world.fleet.record_identity("prod6", new[:16], new, allows=demo.world.plane.allows)

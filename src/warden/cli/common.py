@@ -114,6 +114,18 @@ ApiTokenOption = Annotated[
     ),
 ]
 
+DatabaseUrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        metavar="URL",
+        envvar="WARDEN_DATABASE_URL",
+        show_envvar=True,
+        help="Inventory database: sqlite:///FILE or postgresql://USER@HOST/DB [default: $WARDEN_HOME/warden.db, "
+        "the devnet's].",
+    ),
+]
+
 
 class WardenGroup(TyperGroup):
     """Turns every WardenError into `error: …` on stderr with its exit code, never a traceback."""

@@ -20,6 +20,7 @@ from warden.errors import BadInput, OperationFailed, WardenError
 from warden.fleet.inventory import Inventory, load_nodes_file, parse_nodes
 
 if TYPE_CHECKING:  # the HTTP client is imported only by the commands that talk to the control plane
+    from warden.fleet.workspace_signers import SecretKey
     from warden.web.client import ControlPlaneClient
 
 
@@ -151,7 +152,7 @@ def signer_for(chain: Chain, private_key: str | None, keystore: str | None) -> S
     if private_key:
         note("warning: a private key on the command line shows in shell history and `ps`; prefer PRIVATE_KEY")
     try:
-        return load_signer(private_key=private_key, keystore=keystore, ask_password=_ask_password)
+        return load_signer(private_key=private_key, keystore=keystore, ask_password=ask_password)
     except BadInput:
         state = load_state()
         if state is not None and chain.rpc.url == state.rpc_url and not private_key and not keystore:
@@ -174,5 +175,21 @@ def contract_address(value: str | None, env_names: tuple[str, ...], devnet_field
     raise BadInput(f"no {what}: pass {flag} or set {env_names[0]}")
 
 
-def _ask_password(prompt: str) -> str:
+def ask_password(prompt: str) -> str:
     return str(typer.prompt(prompt, hide_input=True))
+
+
+def inventory_database(database_url: str | None) -> str:
+    """The flag or WARDEN_DATABASE_URL; else $WARDEN_HOME/warden.db (the running devnet's, said on stderr)."""
+    if database_url:
+        return database_url
+    if load_state() is not None:
+        note(f"using the devnet's inventory in {warden_home()}")
+    return f"sqlite:///{warden_home() / 'warden.db'}"
+
+
+def control_plane_secret() -> SecretKey:
+    """The key workspace signers are sealed with: WARDEN_SECRET_KEY, else $WARDEN_HOME/secret.key (made once)."""
+    from warden.fleet.workspace_signers import SECRET_KEY_FILE, SecretKey
+
+    return SecretKey.load(warden_home() / SECRET_KEY_FILE)

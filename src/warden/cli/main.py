@@ -33,6 +33,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "kms": ("warden.cli.kms", "app"),
     "auth": ("warden.cli.auth", "app"),
     "serve": ("warden.cli.serve", "serve_command"),
+    "workspace": ("warden.cli.workspace", "app"),
     "devnet": ("warden.cli.devnet", "app"),
 }
 

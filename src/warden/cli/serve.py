@@ -8,24 +8,13 @@ from typing import Annotated
 
 import typer
 
-from warden.cli.common import RpcUrlOption, note
+from warden.cli.common import DatabaseUrlOption, RpcUrlOption, note
+from warden.cli.connect import control_plane_secret, inventory_database
 from warden.devnet.state import warden_home
 from warden.errors import BadInput
 
-DatabaseUrlOption = Annotated[
-    str | None,
-    typer.Option(
-        "--database-url",
-        metavar="URL",
-        envvar="WARDEN_DATABASE_URL",
-        show_envvar=True,
-        help="Inventory database: sqlite:///FILE or postgresql://USER@HOST/DB [default: $WARDEN_HOME/warden.db].",
-    ),
-]
-
-
-def default_database_url() -> str:
-    return f"sqlite:///{warden_home() / 'warden.db'}"
+# the single key this option named signed for every workspace; each workspace now has its own signer
+RETIRED_OPERATOR_KEY_ENV = "WARDEN_OPERATOR_KEY"
 
 
 def write_token_file(path: Path, token: str) -> None:
@@ -61,23 +50,17 @@ def serve_command(
         Path | None,
         typer.Option("--collateral", metavar="FILE", help="Quote collateral JSON for verifying node quotes."),
     ] = None,
-    operator_key_env: Annotated[
-        str,
-        typer.Option(
-            "--operator-key-env",
-            metavar="NAME",
-            help="Environment variable holding the key the dashboard signs allowlist changes with "
-            "(unset: the dashboard offers a Safe batch / calldata instead).",
-        ),
-    ] = "WARDEN_OPERATOR_KEY",
 ) -> None:
     """Serve the control plane: JSON API under /api (OpenAPI at /api/openapi.json) and the dashboard.
+
+    Changes a workspace makes in the dashboard are signed only with that workspace's own signer
+    (`warden workspace set-signer`), and only for apps it owns on chain; otherwise they are handed back as a
+    Safe batch / calldata. Signers are sealed under WARDEN_SECRET_KEY (or $WARDEN_HOME/secret.key).
 
     Example: warden serve --rpc-url http://127.0.0.1:8545 --database-url postgresql://warden@db/warden
     """
     import uvicorn
 
-    from warden.chain.signer import signer_from_key
     from warden.fleet.store import Fleet
     from warden.kms.attestation_policy import AttestationPolicy, fixed_collateral
     from warden.web.app import create_control_plane_app
@@ -96,16 +79,26 @@ def serve_command(
             )
         except OSError as exc:
             raise BadInput(f"cannot read {exc.filename}: {exc.strerror}") from None
-    operator_key = os.environ.get(operator_key_env)
-    operator = signer_from_key(operator_key, operator_key_env) if operator_key else None
-    fleet = Fleet.open(database_url or default_database_url())
+    if os.environ.get(RETIRED_OPERATOR_KEY_ENV):
+        raise BadInput(
+            f"{RETIRED_OPERATOR_KEY_ENV} is no longer read: one key must not sign for every workspace. Unset it and "
+            "give each workspace its own signer: warden workspace set-signer NAME --keystore FILE"
+        )
+    secret = control_plane_secret()
+    fleet = Fleet.open(inventory_database(database_url))
     if not fleet.has_workspaces():
         ref, token = fleet.create_workspace(workspace)
         path = token_file or warden_home() / "api-token"
         write_token_file(path, token)
         note(f"created workspace {ref.name}; its API token is in {path} (export WARDEN_API_TOKEN=$(cat {path}))")
     plane = ControlPlane(
-        fleet, [u.strip() for u in rpc_url.split(",") if u.strip()], policy, operator, warden_home() / "cache"
+        fleet,
+        [u.strip() for u in rpc_url.split(",") if u.strip()],
+        policy,
+        secret,
+        warden_home() / "cache",
+        # instances sharing the database and the secret key accept each other's sessions, across restarts
+        session_secret=secret.derive("dashboard sessions"),
     )
     note(f"control plane on http://{host}:{port} (dashboard /, API /api, OpenAPI /api/openapi.json); Ctrl-C stops")
     try:

@@ -23,6 +23,7 @@ from warden.devnet.anvil import DEV_PRIVATE_KEY
 from warden.devnet.state import DevnetCvm, DevnetState, save_state
 from warden.errors import BadInput
 from warden.fleet.store import Fleet, NotFound, WorkspaceRef
+from warden.fleet.workspace_signers import SECRET_KEY_FILE, SecretKey, assign_signer
 from warden.kms.attestation_policy import AttestationPolicy, fixed_collateral
 from warden.kms.service import KmsSettings
 from warden.tee.node import SimNode
@@ -98,6 +99,10 @@ class Paths:
     def cache(self) -> Path:
         return self.home / "cache"
 
+    @property
+    def secret_key(self) -> Path:
+        return self.home / SECRET_KEY_FILE
+
 
 def load_pki(paths: Paths) -> MockIntelPki:
     return MockIntelPki.load_or_create(paths.pki)
@@ -162,13 +167,15 @@ def attestation_policy(pki: MockIntelPki) -> AttestationPolicy:
 
 
 def control_plane(paths: Paths, state: DevnetState, pki: MockIntelPki) -> ControlPlane:
-    """The devnet's control plane over its inventory, signing dashboard changes with the devnet owner key."""
+    """The devnet's control plane over its inventory; its workspace's signer is the devnet owner key."""
+    secret = SecretKey.load(paths.secret_key)
     return ControlPlane(
         Fleet.open(paths.database_url),
         [state.rpc_url],
         attestation_policy(pki),
-        signer_from_key(DEV_PRIVATE_KEY, "devnet"),
+        secret,
         paths.cache,
+        session_secret=secret.derive("dashboard sessions"),
     )
 
 
@@ -187,6 +194,8 @@ def seed_inventory(plane: ControlPlane, paths: Paths, state: DevnetState, nodes:
                    pki: MockIntelPki, token: str) -> None:  # fmt: skip
     """Workspace (with the devnet's token), nodes with identities from their own quotes, the app, its CVMs."""
     ref = plane.fleet.ensure_workspace(WORKSPACE, token)
+    assert plane.secret_key is not None
+    assign_signer(plane.fleet, plane.secret_key, ref, signer_from_key(DEV_PRIVATE_KEY, "devnet"))
     for name, node in nodes.items():
         plane.fleet.add_node(name, region=node.region, tee_version="tdx-1.5")
         plane.fleet.grant(ref, name)

@@ -8,7 +8,7 @@ migrations in `warden/fleet/migrations/`; a test checks the two agree.
 
 from __future__ import annotations
 
-from sqlalchemy import ForeignKey, Integer, LargeBinary, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Integer, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -17,11 +17,19 @@ class Base(DeclarativeBase):
 
 
 class Workspace(Base):
+    """A team: its tokens, apps and CVMs, and the one key the control plane may sign its changes with."""
+
     __tablename__ = "workspaces"
 
     id: Mapped[int] = mapped_column(primary_key=True)
     name: Mapped[str] = mapped_column(String(100), unique=True)
     created_at: Mapped[int] = mapped_column(Integer)
+    # the workspace's own signer: its address, and its key sealed under the control plane's secret key
+    # (AES-GCM bound to this workspace's id; see warden.fleet.workspace_signers). None: nobody signs for it.
+    signer_address: Mapped[str | None] = mapped_column(String(42))
+    signer_sealed: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # dashboard sessions started before this moment (unix milliseconds) are void: set by rotate-token
+    sessions_not_before: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class ApiToken(Base):

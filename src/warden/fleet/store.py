@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload, sessionmaker
 
@@ -46,6 +46,21 @@ def token_digest(token: str) -> str:
 class WorkspaceRef:
     id: int
     name: str
+
+
+@dataclass(frozen=True)
+class WorkspaceInfo:
+    """A workspace as `warden workspace ls` shows it (never its tokens or its key)."""
+
+    name: str
+    created_at: int
+    tokens: int
+    apps: int
+    signer: str | None  # the address the control plane signs this workspace's changes with
+
+    def as_json(self) -> dict[str, Any]:
+        return {"workspace": self.name, "created_at": self.created_at, "tokens": self.tokens, "apps": self.apps,
+                "signer": self.signer}  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -257,6 +272,55 @@ class Fleet:
                 .where(m.ApiToken.token_sha256 == token_digest(token))
             ).scalar_one_or_none()
             return WorkspaceRef(row.id, row.name) if row else None
+
+    def workspaces(self) -> list[WorkspaceInfo]:
+        """Every workspace with how many tokens and apps it has and its signer's address."""
+        with self.session() as s:
+            tokens = dict(
+                s.execute(select(m.ApiToken.workspace_id, func.count()).group_by(m.ApiToken.workspace_id)).all()
+            )
+            apps = dict(s.execute(select(m.App.workspace_id, func.count()).group_by(m.App.workspace_id)).all())
+            return [
+                WorkspaceInfo(w.name, w.created_at, tokens.get(w.id, 0), apps.get(w.id, 0), w.signer_address)
+                for w in s.scalars(select(m.Workspace).order_by(m.Workspace.name))
+            ]
+
+    def rotate_token(self, workspace: WorkspaceRef) -> str:
+        """Void every token of the workspace and the dashboard sessions they started; a new token (shown once)."""
+        with self.session() as s:
+            s.execute(delete(m.ApiToken).where(m.ApiToken.workspace_id == workspace.id))
+            row = s.get_one(m.Workspace, workspace.id)
+            row.sessions_not_before = int(time.time() * 1000)
+        return self.issue_token(workspace, "rotated")
+
+    def sessions_not_before(self, workspace: WorkspaceRef) -> int | None:
+        """Dashboard sessions of this workspace started before this moment (unix ms) are void; None: no such
+        workspace (deleted, or the session names another)."""
+        with self.session() as s:
+            row = s.get(m.Workspace, workspace.id)
+            return row.sessions_not_before if row is not None and row.name == workspace.name else None
+
+    def set_signer(self, workspace: WorkspaceRef, address: str, sealed: bytes) -> None:
+        """The workspace's own signer (its key sealed by warden.fleet.workspace_signers for this row)."""
+        with self.session() as s:
+            row = s.get_one(m.Workspace, workspace.id)
+            row.signer_address, row.signer_sealed = parse_address(address), sealed
+
+    def clear_signer(self, workspace: WorkspaceRef) -> str | None:
+        """Forget the workspace's signer; the address it had (None when it had none)."""
+        with self.session() as s:
+            row = s.get_one(m.Workspace, workspace.id)
+            previous = row.signer_address
+            row.signer_address, row.signer_sealed = None, None
+            return previous
+
+    def stored_signer(self, workspace: WorkspaceRef) -> tuple[str, bytes] | None:
+        """The workspace's signer address and sealed key, or None when nobody signs for it."""
+        with self.session() as s:
+            row = s.get(m.Workspace, workspace.id)
+            if row is None or row.signer_address is None or row.signer_sealed is None:
+                return None
+            return row.signer_address, row.signer_sealed
 
     # nodes
 

@@ -1,10 +1,11 @@
 """The dashboard's writes to an app's device allowlist: add a device, remove one, set allowAnyDevice.
 
 They take the same path as `warden allow-devices` (see `warden.cli.common.carry_out`): read the chain and
-plan (no-ops are reported, not sent); then either sign with the control plane's operator key (after
-checking it owns the app), wait for the receipt and re-read, or, when there is no operator key or the
-app is owned by a contract such as a Safe, hand back the change as a Safe Transaction Builder batch and
-raw calldata for the owner to sign.
+plan (no-ops are reported, not sent); then either sign with the workspace's own signer when it is the
+app's on-chain owner, wait for the receipt and re-read, or otherwise (no signer, or the app is owned by
+someone else: another key, or a contract such as a Safe) hand back the change as a Safe Transaction
+Builder batch and raw calldata for the owner to sign. Registering an app in a workspace proves nothing
+about owning it, so nothing is ever sent for an app the workspace's signer does not own.
 """
 
 from __future__ import annotations
@@ -19,11 +20,11 @@ from warden.chain.app import AppAuth
 from warden.chain.inputs import hex0x, parse_bytes32
 from warden.chain.safe import calldata_lines, safe_batch
 from warden.chain.signer import Signer
-from warden.chain.tx import TxRequest, check_owner, execute
+from warden.chain.tx import TxRequest, execute
 from warden.errors import BadInput, WardenError
 from warden.fleet.devices import DeviceTarget, device_spec, plan_devices
 from warden.fleet.inventory import Inventory
-from warden.fleet.store import AppView
+from warden.fleet.store import AppView, WorkspaceRef
 from warden.web.plane import ControlPlane
 from warden.web.session import Flash
 
@@ -33,7 +34,7 @@ ChangeKind = Literal["add-device", "remove-device", "allow-any"]
 CHANGE_KINDS: tuple[ChangeKind, ...] = ("add-device", "remove-device", "allow-any")
 RECEIPT_TIMEOUT = 60.0
 
-# one operator key, many browser tabs: send one change at a time so nonces never collide
+# one workspace's key, many browser tabs: send one change at a time so nonces never collide
 _sending = threading.Lock()
 
 
@@ -162,29 +163,31 @@ def prepare(plane: ControlPlane, app: AppView, change: Change, inventory: Invent
     )
 
 
-def carry_out(
-    plane: ControlPlane,
-    app: AppView,
-    change: Change,
-    inventory: Inventory,
-    who: str,
-) -> Flash | Offline:
-    """Make the change with the operator key, or return it for the owner to sign (see the module docstring).
+def carry_out(plane: ControlPlane, app: AppView, change: Change, workspace: WorkspaceRef) -> Flash | Offline:
+    """Make the change with the workspace's signer, or return it for the owner to sign (see the module docstring).
 
-    `who` names the workspace in the log. Every failure comes back as an error Flash saying nothing changed.
+    Every failure comes back as an error Flash saying nothing changed.
     """
+    who = workspace.name
     try:
-        prepared = prepare(plane, app, change, inventory)
+        prepared = prepare(plane, app, change, plane.inventory(workspace))
         if not prepared.requests:
             return Flash("info", prepared.noop)
-        signer = plane.operator
+        signer = plane.signer_for(workspace)
         if signer is None:
-            reason = "This control plane has no operator key, so it cannot sign."
+            reason = f"The workspace {who} has no signer here, so the control plane signs nothing for it."
             return Offline(prepared, reason, _is_contract(prepared))
-        if prepared.owner.lower() != signer.address.lower() and _is_contract(prepared):
-            reason = f"The app is owned by the contract {prepared.owner} (a Safe?), not by the operator key."
-            return Offline(prepared, reason, True)
-        check_owner(prepared.owner, signer, f"app {app.address}")
+        if prepared.owner.lower() != signer.address.lower():
+            is_contract = _is_contract(prepared)
+            kind = "the contract" if is_contract else "the account"
+            suffix = " (a Safe?)" if is_contract else ""
+            reason = (
+                f"The app is owned by {kind} {prepared.owner}{suffix}, not by this workspace's signer {signer.address}."
+            )
+            log.warning(
+                "workspace %s: %s on %s not signed: the signer does not own the app", who, change.kind, app.address
+            )
+            return Offline(prepared, reason, is_contract)
         return _send(plane, prepared, signer, who)
     except WardenError as exc:
         log.warning("workspace %s: %s on %s refused: %s", who, change.kind, app.address, exc)

@@ -159,18 +159,17 @@ class PageError(Exception):
         self.status, self.title, self.message = status, title, message
 
 
-def _workspace_exists(plane: ControlPlane, session: DashboardSession) -> bool:
-    try:
-        return plane.fleet.workspace(session.workspace).id == session.workspace_id
-    except NotFound:
-        return False
+def _session_current(plane: ControlPlane, session: DashboardSession) -> bool:
+    """The session's workspace still exists and its tokens were not rotated since the session began."""
+    not_before = plane.fleet.sessions_not_before(session.workspace_ref)
+    return not_before is not None and session.issued_at_ms >= not_before
 
 
 def signed_in(request: Request) -> DashboardSession:
     """The request's session (dependency of every page); LoginRequired when there is none or it is void."""
     plane = plane_of(request)
     session = read_session(plane.session_secret, request.cookies.get(SESSION_COOKIE))
-    if session is None or not _workspace_exists(plane, session):
+    if session is None or not _session_current(plane, session):
         raise LoginRequired()
     return session
 
@@ -218,13 +217,13 @@ def render(
 
 
 def page_context(request: Request, session: DashboardSession | None, nav: str, **extra: Any) -> dict[str, Any]:
-    """What every template may use: workspace, CSRF token, htmx availability, operator address, nav item."""
+    """What every template may use: workspace, CSRF token, htmx availability, the workspace's signer, nav item."""
     plane = plane_of(request)
     return {
         "workspace": session.workspace if session else None,
         "csrf": csrf_token(plane.session_secret, session) if session else "",
         "htmx": request.app.state.htmx_js is not None,
-        "operator": plane.operator.address if plane.operator else None,
+        "signer": plane.signer_address(session.workspace_ref) if session else None,
         "nav": nav,
         "flash": None,
     } | extra
@@ -360,7 +359,7 @@ def htmx_js(request: Request) -> Response:
 def login_form(request: Request, next: str | None = None) -> Response:
     plane = plane_of(request)
     session = read_session(plane.session_secret, request.cookies.get(SESSION_COOKIE))
-    if session is not None and _workspace_exists(plane, session):
+    if session is not None and _session_current(plane, session):
         return RedirectResponse(_local_path(next), status_code=303)
     return _login_page(request, _local_path(next), None, 200)
 
@@ -468,7 +467,7 @@ def _change_response(request: Request, session: Session, app_key: str, change: C
     plane = plane_of(request)
     app = _app(plane, session, app_key)
     workspace = session.workspace_ref
-    outcome = actions.carry_out(plane, app, change, plane.inventory(workspace), session.workspace)
+    outcome = actions.carry_out(plane, app, change, workspace)
     if isinstance(outcome, Offline):
         context = page_context(request, session, "apps", app=app, offline=outcome, fields=change.form())
         return render("offline.html", context)

@@ -1,7 +1,8 @@
-"""What the control plane's API and dashboard share: the inventory, the chains, the operator key.
+"""What the control plane's API and dashboard share: the inventory, the chains, the workspaces' signers.
 
 One `ControlPlane` per server process. Chains are connected lazily by chain id from the configured RPC
-URLs; every allowlist read goes to the chain (the inventory never caches on-chain truth).
+URLs; every allowlist read goes to the chain (the inventory never caches on-chain truth). A change for a
+workspace is signed only with that workspace's own signer (see `signer_for`); there is no shared key.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from warden.fleet.allowlist_view import AllowlistView, device_allowlist_view
 from warden.fleet.devices import history_json
 from warden.fleet.inventory import Inventory
 from warden.fleet.store import AppView, Fleet, IdentityUpdate, WorkspaceRef
+from warden.fleet.workspace_signers import SecretKey, unseal_signer
 from warden.identity.device import device_id
 from warden.identity.quote import quote_bytes
 from warden.kms.attestation_policy import AttestationPolicy
@@ -31,11 +33,13 @@ class ControlPlane:
     fleet: Fleet
     rpc_urls: list[str]
     attestation: AttestationPolicy | None = None  # None: node quotes are refused
-    operator: Signer | None = None  # signs dashboard changes; None: offer a Safe batch / calldata instead
+    # opens the workspaces' sealed signers; None: nobody's key is opened, every change is a Safe batch / calldata
+    secret_key: SecretKey | None = None
     cache_dir: Path | None = None
     session_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     _chains: dict[int, Chain] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    _signers: dict[int, tuple[bytes, Signer]] = field(default_factory=dict, repr=False)
 
     def close(self) -> None:
         for chain in self._chains.values():
@@ -60,6 +64,26 @@ class ControlPlane:
                 if chain.chain_id == chain_id:
                     return chain
         raise OperationFailed(f"no RPC URL configured for chain {chain_id} (pass --rpc-url)")
+
+    def signer_for(self, workspace: WorkspaceRef) -> Signer | None:
+        """The key this workspace's changes are signed with, or None when it has none (or the control plane
+        has no secret key): then its changes are handed back as a Safe batch / calldata for the owner."""
+        stored = self.fleet.stored_signer(workspace)
+        if stored is None or self.secret_key is None:
+            return None
+        _address, sealed = stored
+        with self._lock:
+            cached = self._signers.get(workspace.id)
+            if cached is not None and cached[0] == sealed:
+                return cached[1]
+            signer = unseal_signer(self.secret_key, workspace.id, sealed, f"workspace {workspace.name}")
+            self._signers[workspace.id] = (sealed, signer)
+            return signer
+
+    def signer_address(self, workspace: WorkspaceRef) -> str | None:
+        """The address `signer_for` would sign with (without opening the key), or None."""
+        stored = self.fleet.stored_signer(workspace)
+        return stored[0] if stored is not None and self.secret_key is not None else None
 
     def log_cache(self) -> LogCache | None:
         return LogCache(self.cache_dir / "logs.sqlite") if self.cache_dir else None

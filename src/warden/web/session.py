@@ -79,6 +79,7 @@ class DashboardSession:
     workspace: str
     session_id: str
     expires_at: int
+    issued_at_ms: int = 0  # void once the workspace's tokens are rotated after it (`warden workspace rotate-token`)
 
     @property
     def workspace_ref(self) -> WorkspaceRef:
@@ -89,10 +90,11 @@ def new_session(
     secret: bytes, workspace: WorkspaceRef, *, lifetime: int = SESSION_SECONDS, now: int | None = None
 ) -> tuple[DashboardSession, str]:
     """A fresh session (new random id) for the workspace and its cookie value."""
-    expires = (now if now is not None else int(time.time())) + lifetime
-    session = DashboardSession(workspace.id, workspace.name, secrets.token_urlsafe(18), expires)
-    value = sign(secret, "session", {"w": workspace.id, "n": workspace.name, "sid": session.session_id, "exp": expires})
-    return session, value
+    issued_ms = now * 1000 if now is not None else int(time.time() * 1000)
+    expires = issued_ms // 1000 + lifetime
+    session = DashboardSession(workspace.id, workspace.name, secrets.token_urlsafe(18), expires, issued_ms)
+    payload = {"w": workspace.id, "n": workspace.name, "sid": session.session_id, "exp": expires, "iat": issued_ms}
+    return session, sign(secret, "session", payload)
 
 
 def read_session(secret: bytes, value: str | None) -> DashboardSession | None:
@@ -100,10 +102,12 @@ def read_session(secret: bytes, value: str | None) -> DashboardSession | None:
     payload = unsign(secret, "session", value)
     if payload is None:
         return None
-    workspace_id, name, sid = payload.get("w"), payload.get("n"), payload.get("sid")
+    workspace_id, name, sid, issued = payload.get("w"), payload.get("n"), payload.get("sid"), payload.get("iat", 0)
     if not isinstance(workspace_id, int) or not isinstance(name, str) or not isinstance(sid, str) or not sid:
         return None
-    return DashboardSession(workspace_id, name, sid, int(payload["exp"]))
+    if not isinstance(issued, int):
+        return None
+    return DashboardSession(workspace_id, name, sid, int(payload["exp"]), issued)
 
 
 def csrf_token(secret: bytes, session: DashboardSession) -> str:
