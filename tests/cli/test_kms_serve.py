@@ -1,4 +1,5 @@
-"""`warden kms serve` as a process: root keys generated once with mode 0600, reused on restart."""
+"""`warden kms serve` as a process: root keys generated once with mode 0600, reused on restart; it starts
+while its RPC is down and recovers by itself."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 import httpx
 
 from tests.support.cli import WARDEN_ENV, assert_clean_error, warden
+from tests.support.flaky_proxy import FlakyProxy
 from warden.chain.kms import KmsRegistry
 from warden.devnet.anvil import Anvil
 from warden.tee.pki import MockIntelPki
@@ -27,14 +29,16 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def run_kms(tmp_path: Path, anvil: Anvil, kms: KmsRegistry, *extra: str) -> tuple[subprocess.Popen[str], str]:
+def run_kms(
+    tmp_path: Path, anvil: Anvil, kms: KmsRegistry, *extra: str, rpc_url: str | None = None
+) -> tuple[subprocess.Popen[str], str]:
     pki = MockIntelPki.load_or_create(tmp_path / "pki")
     (tmp_path / "root.der").write_bytes(pki.root_ca_der)
     (tmp_path / "collateral.json").write_text(pki.collateral_json())
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in WARDEN_ENV} | {"WARDEN_HOME": str(tmp_path / "home")}
     process = subprocess.Popen(
-        [WARDEN, "kms", "serve", "--port", str(port), "--kms", kms.address, "--rpc-url", anvil.url,
+        [WARDEN, "kms", "serve", "--port", str(port), "--kms", kms.address, "--rpc-url", rpc_url or anvil.url,
          "--root-ca", str(tmp_path / "root.der"), "--collateral", str(tmp_path / "collateral.json"), *extra],
         env=env, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
@@ -86,3 +90,30 @@ def test_serve_refuses_bad_options(tmp_path: Path) -> None:
     assert_clean_error(warden("kms", "serve"), 2, "--collateral")
     missing = warden("kms", "serve", "--collateral", str(tmp_path / "nope.json"))
     assert_clean_error(missing, 2, "cannot read")
+
+
+def test_serve_starts_with_the_rpc_down_and_recovers_without_a_restart(
+    tmp_path: Path, anvil: Anvil, kms: KmsRegistry
+) -> None:
+    dead_port = free_port()  # nothing listens there until the proxy below binds it
+    secret = "S3CRET-api-key-0123456789"
+    process, url = run_kms(tmp_path, anvil, kms, rpc_url=f"http://127.0.0.1:{dead_port}/v2/{secret}")
+    try:
+        down = httpx.get(url + "/")
+        assert down.status_code == 503
+        assert down.json()["chain"]["status"] == "unavailable" and down.json()["chain"]["chain_id"] is None
+        meta = httpx.post(url + "/prpc/KMS.GetMeta", json={})
+        assert meta.status_code == 503 and meta.json()["error"].startswith("authorization backend unavailable")
+        with FlakyProxy(anvil.url, port=dead_port):
+            deadline = time.monotonic() + 20
+            while httpx.get(url + "/").status_code != 200:
+                assert time.monotonic() < deadline, "kms serve did not notice the RPC is back"
+                time.sleep(0.05)
+            assert httpx.get(url + "/").json()["chain"]["chain_id"] == 31337
+            meta = httpx.post(url + "/prpc/KMS.GetMeta", json={})
+            assert meta.status_code == 200 and meta.json()["kms_contract_address"] == kms.address
+    finally:
+        err = stop(process)
+    assert "the chain does not answer yet" in err
+    assert err.count("refuses connections") == 1 and "answers again" in err
+    assert secret not in err

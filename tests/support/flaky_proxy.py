@@ -12,6 +12,9 @@ Faults, one per HTTP request:
 
 Which fault applies: the scripted queue first (`script`), then a per-method rule (`fail_method`), then the
 default action. Every request is recorded with its JSON-RPC method(s) and the fault applied.
+
+`delay_seconds` makes a slow but live node: every forwarded request waits that long first. `port` binds a
+given port (e.g. one a service was pointed at while nothing listened there) instead of a free one.
 """
 
 from __future__ import annotations
@@ -57,8 +60,11 @@ class FlakyProxy:
         max_log_range: int | None = None,
         hang_seconds: float = 10.0,
         reject_message: str = "rejected by injected fault",
+        delay_seconds: float = 0.0,
+        port: int = 0,
     ) -> None:
         self.upstream = upstream
+        self.delay_seconds = delay_seconds
         self.default: Action = default
         self.max_log_range = max_log_range
         self.hang_seconds = hang_seconds
@@ -68,7 +74,7 @@ class FlakyProxy:
         self._rules: list[_MethodRule] = []
         self._lock = threading.Lock()
         self._closing = threading.Event()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._server = ThreadingHTTPServer(("127.0.0.1", port), _handler_for(self))
         self._thread = threading.Thread(
             target=self._server.serve_forever, kwargs={"poll_interval": 0.01}, name="flaky-proxy", daemon=True
         )
@@ -158,6 +164,8 @@ class FlakyProxy:
         return [error(item) for item in payload] if isinstance(payload, list) else error(payload)
 
     def _forward(self, payload: Any) -> bytes:
+        if self.delay_seconds:
+            self._closing.wait(self.delay_seconds)
         request = urllib.request.Request(
             self.upstream,
             data=json.dumps(payload).encode(),
@@ -221,11 +229,14 @@ def _handler_for(proxy: FlakyProxy) -> type[BaseHTTPRequestHandler]:
             self._reply(200, answer, "application/json")
 
         def _reply(self, status: int, body: bytes, content_type: str) -> None:
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+            except (BrokenPipeError, ConnectionResetError):
+                self.close_connection = True  # the client gave up waiting (a delayed answer): nobody to tell
 
         def log_message(self, format: str, *args: Any) -> None:
             pass  # keep test output clean

@@ -80,16 +80,23 @@ class Chain:
         expected_chain_id: int | None = None,
         timeout: float = 10.0,
         retries: int = 4,
+        fail_fast: bool = False,
     ) -> Chain:
-        """Connect and check the chain id; a mismatch is refused before anything else happens."""
-        rpc = RpcClient(urls, timeout=timeout, retries=retries)
+        """Connect and check the chain id; a mismatch is refused before anything else happens.
+
+        `fail_fast`: for services, calls fail at once while the RPC refuses connections (see RpcClient)."""
+        rpc = RpcClient(urls, timeout=timeout, retries=retries, fail_fast=fail_fast)
         try:
-            chain_id = int(rpc.call("eth_chainId"), 16)
+            return cls.checked(rpc, expected_chain_id)
         except Exception:
             rpc.close()
             raise
+
+    @classmethod
+    def checked(cls, rpc: RpcClient, expected_chain_id: int | None = None) -> Chain:
+        """A Chain over an existing client, after asking its chain id (BadInput when it is not the expected one)."""
+        chain_id = int(rpc.call("eth_chainId"), 16)
         if expected_chain_id is not None and chain_id != expected_chain_id:
-            rpc.close()
             raise BadInput(
                 f"wrong chain: {redact_url(rpc.url)} is chain {chain_name(chain_id)}, "
                 f"expected {chain_name(expected_chain_id)}"

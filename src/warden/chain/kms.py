@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +13,7 @@ from warden.chain.contract import Contract
 from warden.chain.history import read_history
 from warden.chain.inputs import hex0x, parse_address
 from warden.chain.logcache import LogCache
+from warden.chain.rpc import RpcClient
 from warden.chain.tx import TxRequest
 from warden.errors import BadInput, OperationFailed
 
@@ -149,3 +151,43 @@ class KmsRegistry(Contract):
             if decoded and decoded.event == "AppDeployedViaFactory" and decoded.address == self.address:
                 return str(decoded.args["appId"])
         raise OperationFailed(f"transaction {receipt.get('transactionHash')} has no AppDeployedViaFactory event")
+
+
+class LazyKmsRegistry:
+    """A DstackKms to bind once its chain answers, so a service can start (and deny) while the RPC is down.
+
+    The chain id is asked (and checked against `chain_id` when given) and the contract is checked to be a
+    DstackKms on the first `get()` that reaches the chain; later calls return the same registry. A failed
+    open is not remembered: the next `get()` tries again.
+    """
+
+    def __init__(self, rpc: RpcClient, address: str, *, chain_id: int | None = None) -> None:
+        self.rpc = rpc
+        self.address = parse_address(address, "KMS address")
+        self.expected_chain_id = chain_id
+        self._registry: KmsRegistry | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def opened(self) -> KmsRegistry | None:
+        """The registry when the chain has answered once, else None (nothing is asked)."""
+        return self._registry
+
+    @property
+    def chain_id(self) -> int | None:
+        """The chain's id once known, else the one the user gave (None when neither)."""
+        return self._registry.chain.chain_id if self._registry else self.expected_chain_id
+
+    def get(self) -> KmsRegistry:
+        """The registry, opening it now if needed: RpcUnavailable while the chain does not answer, BadInput on
+        a wrong chain id or an address that holds no DstackKms."""
+        registry = self._registry
+        if registry is not None:
+            return registry
+        with self._lock:  # one opening at a time: concurrent requests wait for it rather than repeat it
+            if self._registry is None:
+                self._registry = KmsRegistry.open(Chain.checked(self.rpc, self.expected_chain_id), self.address)
+            return self._registry
+
+    def close(self) -> None:
+        self.rpc.close()

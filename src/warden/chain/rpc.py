@@ -4,6 +4,11 @@ Reads are retried on HTTP 429, 5xx, timeouts and refused connections, moving to 
 each time. A JSON-RPC error answer (a revert, a bad parameter) is the node's verdict and is never
 retried. Sending a signed transaction is retried as well: the same raw bytes always carry the same
 hash, so a second delivery cannot execute twice.
+
+A long-running service passes `fail_fast=True`: when every endpoint refuses the connection the client
+stops retrying at once and opens a circuit breaker (`warden.chain.circuit_breaker`), so calls fail in
+microseconds while the RPC is down and the client recovers by itself when a background probe is answered.
+One-shot commands keep the retries: a node that is restarting gets a few seconds to come back.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from warden.chain.circuit_breaker import CircuitBreaker, ProbeSchedule
 from warden.errors import BadInput, OperationFailed
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
@@ -37,6 +43,10 @@ logging.getLogger("httpx").addFilter(_RedactUrls())
 
 class RpcUnavailable(OperationFailed):
     """No endpoint answered, after retries and failover."""
+
+
+class RpcRefused(RpcUnavailable):
+    """Every endpoint refused the connection, now or recently (the circuit breaker is open): nothing was sent."""
 
 
 class RpcError(OperationFailed):
@@ -81,6 +91,8 @@ class RpcStats:
     retries: int = 0
     failovers: int = 0
     by_method: dict[str, int] = field(default_factory=dict)
+    fast_failures: int = 0  # calls refused without a network attempt (circuit breaker open)
+    probes: int = 0  # background probes of a down RPC (not in `requests`)
 
 
 class RpcClient:
@@ -95,19 +107,31 @@ class RpcClient:
         backoff: float = 0.2,
         max_backoff: float = 4.0,
         sleep: Callable[[float], None] = time.sleep,
+        fail_fast: bool = False,
+        retry_timeouts: bool = True,
+        probe_schedule: ProbeSchedule | None = None,
     ) -> None:
+        """`fail_fast`: open a circuit breaker when every endpoint refuses the connection (for services).
+        `retry_timeouts=False`: a caller whose own deadline is `timeout` gains nothing from a second attempt."""
         self.urls = parse_rpc_urls(urls)
         self.timeout = timeout
         self.retries = retries
         self.backoff = backoff
         self.max_backoff = max_backoff
+        self.retry_timeouts = retry_timeouts
         self.stats = RpcStats()
         self._sleep = sleep
         self._active = 0  # index of the endpoint that answered last
         self._ids = itertools.count(1)
         self._http = httpx.Client(timeout=httpx.Timeout(timeout), headers={"User-Agent": "warden"})
+        self.breaker: CircuitBreaker | None = None
+        if fail_fast:
+            shown = ", ".join(redact_url(u) for u in self.urls)
+            self.breaker = CircuitBreaker(self._probe, name=f"RPC {shown}", schedule=probe_schedule)
 
     def close(self) -> None:
+        if self.breaker is not None:
+            self.breaker.stop()
         self._http.close()
 
     def __enter__(self) -> RpcClient:
@@ -165,15 +189,37 @@ class RpcClient:
         for m in methods:
             self.stats.by_method[m] = self.stats.by_method.get(m, 0) + 1
         label = methods[0] if len(methods) == 1 else f"batch of {len(methods)}"
+        if self.breaker is not None and not self.breaker.allow():
+            self.stats.fast_failures += 1
+            raise RpcRefused(
+                f"{label}: RPC unavailable ({self.breaker.cause}, {self.breaker.open_for():.1f}s ago; "
+                "re-probing in the background)"
+            )
         attempts = self.retries + 1
         last_problem = ""
+        refused: set[int] = set()  # endpoints that refused the connection during this call
         for attempt in range(attempts):
-            url = self.urls[self._active]
+            index = self._active
+            url = self.urls[index]
             self.stats.requests += 1
             try:
                 response = self._http.post(url, json=payload)
             except httpx.TimeoutException:
                 last_problem = f"timed out after {self.timeout:g}s"
+                if not self.retry_timeouts:
+                    break
+            except httpx.ConnectError as exc:  # refused, DNS failure, unreachable: the node is not there
+                last_problem = f"cannot connect ({type(exc).__name__})"
+                if self.breaker is not None:
+                    refused.add(index)
+                    if len(refused) == len(self.urls):
+                        self.breaker.trip(last_problem)
+                        tried = ", ".join(redact_url(u) for u in self.urls)
+                        raise RpcRefused(f"{label}: RPC unavailable ({last_problem}); tried {tried}") from None
+                    # another endpoint may answer: move on at once, a refusal is not worth a backoff
+                    self._active = (self._active + 1) % len(self.urls)
+                    self.stats.failovers += 1
+                    continue
             except httpx.TransportError as exc:
                 last_problem = f"cannot connect ({type(exc).__name__})"
             else:
@@ -193,7 +239,25 @@ class RpcClient:
                     self.stats.failovers += 1
                 self._sleep(min(self.max_backoff, self.backoff * 2**attempt))
         tried = ", ".join(redact_url(u) for u in self.urls)
-        raise RpcUnavailable(f"{label}: RPC unavailable ({last_problem}) after {attempts} attempts; tried {tried}")
+        raise RpcUnavailable(f"{label}: RPC unavailable ({last_problem}) after {attempt + 1} attempts; tried {tried}")
+
+    def _probe(self) -> bool:
+        """One `eth_chainId` to each endpoint in turn (short timeout); True and that endpoint active on an answer."""
+        timeout = min(self.timeout, self.breaker.schedule.timeout if self.breaker else self.timeout)
+        request = {"jsonrpc": "2.0", "id": 0, "method": "eth_chainId", "params": []}
+        for offset in range(len(self.urls)):
+            index = (self._active + offset) % len(self.urls)
+            self.stats.probes += 1
+            try:
+                response = self._http.post(self.urls[index], json=request, timeout=timeout)
+                reply = response.json() if response.status_code == 200 else None
+                answered = isinstance(reply, dict) and "result" in reply
+            except (httpx.HTTPError, ValueError):
+                answered = False
+            if answered:
+                self._active = index
+                return True
+        return False
 
 
 def _is_json(response: httpx.Response) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import json
 import socket
 import sys
@@ -13,7 +12,7 @@ import typer
 
 from warden.chain.connection import chain_name
 from warden.cli.common import ChainIdOption, JsonOption, RpcUrlOption, emit, new_app, stdout
-from warden.cli.kms import KmsOption, open_kms
+from warden.cli.kms import KmsOption, open_kms, open_kms_for_service, service_log_config
 from warden.errors import BadInput, OperationFailed
 from warden.kms.authorization import Authorizer, describe, public_endpoint
 
@@ -37,13 +36,13 @@ def serve(
     """Serve POST /bootAuth/app, POST /bootAuth/kms and GET / from a DstackKms, until interrupted.
 
     Every decision is read from the chain when asked (no cache); when the chain cannot answer the
-    webhook denies. Point the KMS at it with `[core.auth_api] type = "webhook"` and its URL.
+    webhook denies. It starts even while the RPC is down (denying at once until the RPC answers, then
+    recovering by itself). Point the KMS at it with `[core.auth_api] type = "webhook"` and its URL.
 
     Example: warden auth serve --port 8000 --kms 0x9fE4… --rpc-url http://127.0.0.1:8545
     """
     # imported here: FastAPI and uvicorn would slow every other warden command down
     import uvicorn
-    from uvicorn.config import LOGGING_CONFIG
 
     from warden.kms.webhook import create_webhook_app
 
@@ -51,19 +50,19 @@ def serve(
         raise BadInput(f"invalid --port {port}: expected 0-65535")
     if timeout <= 0:
         raise BadInput("--timeout must be positive")
-    registry = open_kms(rpc_url, chain_id, kms)
-    sock = _listen(host, port)
-    authorizer = Authorizer(registry, timeout=timeout)
-    log_config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
-    log_config["loggers"]["warden"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
-    for name in ("httpx", "httpcore"):  # their request lines carry the full RPC URL (API keys live there)
-        log_config["loggers"][name] = {"level": "WARNING"}
-    server = uvicorn.Server(uvicorn.Config(create_webhook_app(authorizer), log_config=log_config))
+    source = open_kms_for_service(rpc_url, chain_id, kms, timeout=timeout)
+    try:
+        sock = _listen(host, port)
+    except BaseException:
+        source.close()
+        raise
+    authorizer = Authorizer(source, timeout=timeout)
+    server = uvicorn.Server(uvicorn.Config(create_webhook_app(authorizer), log_config=service_log_config()))
     bound_host, bound_port = sock.getsockname()[:2]
     shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
+    on_chain = "on chain " + chain_name(source.chain_id) if source.chain_id is not None else "(chain not known yet)"
     stdout.print(
-        f"auth webhook for DstackKms {registry.address} on chain {chain_name(registry.chain.chain_id)} "
-        f"via {public_endpoint(registry.chain.rpc.url)}",
+        f"auth webhook for DstackKms {source.address} {on_chain} via {public_endpoint(source.rpc.url)}",
         markup=False,
     )
     stdout.print(f"listening on http://{shown_host}:{bound_port}  (POST /bootAuth/app, /bootAuth/kms; GET /)")
@@ -75,7 +74,7 @@ def serve(
     finally:
         authorizer.close()
         sock.close()
-        registry.chain.close()
+        source.close()
 
 
 def _listen(host: str, port: int) -> socket.socket:

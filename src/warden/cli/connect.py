@@ -29,6 +29,12 @@ PUBLIC_CHAINS = ("base", "base-sepolia", "ethereum")
 
 def connect(rpc_url: str | None, chain_id: int | None = None, chain: str | None = None) -> Chain:
     """The flag or ETH_RPC_URL; else a named chain's public RPC; else a running devnet's RPC (said on stderr)."""
+    url, expected_chain_id = resolve_rpc(rpc_url, chain_id, chain)
+    return Chain.connect(url, expected_chain_id=expected_chain_id)
+
+
+def resolve_rpc(rpc_url: str | None, chain_id: int | None = None, chain: str | None = None) -> tuple[str, int | None]:
+    """The RPC URL and expected chain id `connect` would use, without connecting (services connect later)."""
     if chain is not None:
         if chain not in PUBLIC_CHAINS:
             raise BadInput(f"unknown --chain {chain!r}: choose one of {', '.join(PUBLIC_CHAINS)}")
@@ -45,7 +51,7 @@ def connect(rpc_url: str | None, chain_id: int | None = None, chain: str | None 
             raise BadInput("no RPC URL: pass --rpc-url or set ETH_RPC_URL (or start a devnet: `warden devnet up`)")
         note(f"using the devnet at {state.rpc_url}")
         rpc_url = state.rpc_url
-    return Chain.connect(rpc_url, expected_chain_id=chain_id)
+    return rpc_url, chain_id
 
 
 def log_cache() -> LogCache:

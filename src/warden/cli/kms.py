@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.table import Table
@@ -11,7 +12,8 @@ from rich.table import Table
 from warden.chain.allowlist import AllowlistSpec, change, reject_duplicates
 from warden.chain.deploy import deploy_kms
 from warden.chain.inputs import hex0x, parse_address, parse_bytes32
-from warden.chain.kms import KmsRegistry
+from warden.chain.kms import KmsRegistry, LazyKmsRegistry
+from warden.chain.rpc import RpcClient
 from warden.chain.tx import check_owner
 from warden.cli.common import (
     ChainIdOption,
@@ -26,8 +28,8 @@ from warden.cli.common import (
     note,
     stdout,
 )
-from warden.cli.connect import connect, contract_address, signer_for
-from warden.errors import BadInput
+from warden.cli.connect import connect, contract_address, resolve_rpc, signer_for
+from warden.errors import BadInput, OperationFailed
 
 app = new_app("kms", "Deploy and manage the DstackKms contract (app registry, factory, OS images).")
 os_image_app = new_app("os-image", "The OS images apps and KMS instances may boot (addOsImageHash …).")
@@ -42,11 +44,49 @@ KmsOption = Annotated[
     ),
 ]
 
+KMS_DECISION_TIMEOUT = 5.0  # seconds a key request waits for the chain before it is denied
+
 
 def open_kms(chain_url: str | None, chain_id: int | None, kms: str | None) -> KmsRegistry:
     address = contract_address(kms, ("WARDEN_KMS", "KMS_CONTRACT_ADDR"), "kms", "kms address")
     parse_address(address, "KMS address")  # a malformed address is refused before any network call
     return KmsRegistry.open(connect(chain_url, chain_id), address)
+
+
+def open_kms_for_service(
+    chain_url: str | None, chain_id: int | None, kms: str | None, *, timeout: float
+) -> LazyKmsRegistry:
+    """The DstackKms a long-running service asks (`kms serve`, `auth serve`).
+
+    The service starts even while the RPC is down: calls then fail at once (circuit breaker), every request
+    is denied, and the contract is bound when the chain first answers. A wrong chain id or an address that
+    holds no DstackKms, seen while the chain answers, still stops the command here (exit 2)."""
+    address = contract_address(kms, ("WARDEN_KMS", "KMS_CONTRACT_ADDR"), "kms", "kms address")
+    parse_address(address, "KMS address")  # a malformed address is refused before any network call
+    url, expected_chain_id = resolve_rpc(chain_url, chain_id)
+    # a timed-out call is already past the decision deadline (`timeout`): a second attempt would answer nobody
+    rpc = RpcClient(url, timeout=timeout, fail_fast=True, retry_timeouts=False)
+    source = LazyKmsRegistry(rpc, address, chain_id=expected_chain_id)
+    try:
+        source.get()
+    except OperationFailed as exc:
+        note(f"warning: the chain does not answer yet ({exc}); every request is denied until it does")
+    except BaseException:
+        rpc.close()
+        raise
+    return source
+
+
+def service_log_config() -> dict[str, Any]:
+    """uvicorn's logging plus warden's INFO lines (decisions, RPC outages); httpx and httpcore stay at WARNING
+    because their request lines carry the full RPC URL (API keys live there)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    log_config: dict[str, Any] = copy.deepcopy(LOGGING_CONFIG)
+    log_config["loggers"]["warden"] = {"handlers": ["default"], "level": "INFO", "propagate": False}
+    for name in ("httpx", "httpcore"):
+        log_config["loggers"][name] = {"level": "WARNING"}
+    return log_config
 
 
 @app.command("deploy")
@@ -262,12 +302,18 @@ def serve(
     except OSError as exc:
         raise BadInput(f"cannot read {exc.filename}: {exc.strerror}") from None
     policy = AttestationPolicy(collateral=fixed_collateral(collateral_json), root_ca_der=root)
-    registry = open_kms(rpc_url, chain_id, kms)
+    source = open_kms_for_service(rpc_url, chain_id, kms, timeout=KMS_DECISION_TIMEOUT)
     keys, generated = load_or_generate_root_keys(key_dir or warden_home() / "kms")
-    service = KmsService(keys, Authorizer(registry), policy, KmsSettings(csr_api_versions=versions))
+    authorizer = Authorizer(source, timeout=KMS_DECISION_TIMEOUT)
+    service = KmsService(keys, authorizer, policy, KmsSettings(csr_api_versions=versions))
     note(f"root keys {'generated' if generated else 'loaded'}: k256 public key 0x{keys.k256_public_key.hex()}")
-    note(f"KMS for DstackKms {registry.address} on http://{host}:{port} (CSR API {csr_api_versions}); Ctrl-C stops")
-    uvicorn.run(create_kms_app(service), host=host, port=port, log_level="warning", access_log=False)
+    note(f"KMS for DstackKms {source.address} on http://{host}:{port} (CSR API {csr_api_versions}); Ctrl-C stops")
+    try:
+        uvicorn.run(create_kms_app(service), host=host, port=port, log_level="warning", access_log=False,
+                    log_config=service_log_config())  # fmt: skip
+    finally:
+        authorizer.close()
+        source.close()
 
 
 def _versions(text: str) -> tuple[int, ...]:

@@ -65,7 +65,7 @@ async def serve_all(home: Path) -> None:
         raise SystemExit(f"no devnet.json in {home}")
     paths = Paths(home)
     pki = load_pki(paths)
-    chain = Chain.connect(state.rpc_url)
+    chain = Chain.connect(state.rpc_url, fail_fast=True)  # if anvil dies, deny at once rather than retry
     registry = KmsRegistry(chain, state.kms)
     keys, _ = load_or_generate_root_keys(paths.kms_keys)
     service = KmsService(keys, Authorizer(registry), attestation_policy(pki), kms_settings(state.kms_version))

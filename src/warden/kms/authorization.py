@@ -7,6 +7,11 @@ from one round trip and can never be older than the decision.
 
 The authorizer fails closed: an unreachable or slow RPC, an error answer, a revert or an answer that does
 not decode is a denial ("authorization backend unavailable: …"), never an exception and never an allow.
+The first failure of an outage is logged as a warning, the rest at debug level until the chain answers
+again (a service denying hundreds of requests a second must not write hundreds of log lines a second).
+
+Given a `LazyKmsRegistry`, the authorizer works before the chain has ever answered (it denies) and binds
+the DstackKms on the first request that reaches the chain.
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ from eth_utils import to_checksum_address
 
 from warden.chain.app import BootCheck
 from warden.chain.connection import ContractReverted
-from warden.chain.kms import KmsRegistry
+from warden.chain.kms import KmsRegistry, LazyKmsRegistry
 from warden.errors import OperationFailed, WardenError
 from warden.identity.bootinfo import BootInfo
 
@@ -125,13 +130,36 @@ class Authorizer:
     once; more wait their turn within the same deadline.
     """
 
-    def __init__(self, registry: KmsRegistry, timeout: float = 5.0, *, max_pending: int = 8) -> None:
+    def __init__(self, registry: KmsRegistry | LazyKmsRegistry, timeout: float = 5.0, *, max_pending: int = 8) -> None:
         if timeout <= 0:
             raise ValueError("timeout must be positive")
-        self.registry = registry
+        self._source = registry
         self.timeout = timeout
         self._pool = ThreadPoolExecutor(max_workers=max_pending, thread_name_prefix="warden-authz")
         self._closed = threading.Event()
+        self._outage_lock = threading.Lock()
+        self._outage: str | None = None  # the cause of the current run of failures, None while answering
+
+    @property
+    def registry(self) -> KmsRegistry:
+        """The DstackKms asked; a lazy one is opened here (raising while its chain does not answer)."""
+        return self._source if isinstance(self._source, KmsRegistry) else self._source.get()
+
+    @property
+    def kms_address(self) -> str:
+        """The DstackKms address, known even before its chain has answered."""
+        return self._source.address
+
+    @property
+    def chain_id(self) -> int | None:
+        """The chain id, or None while a lazily opened chain has not answered yet."""
+        return self._source.chain.chain_id if isinstance(self._source, KmsRegistry) else self._source.chain_id
+
+    @property
+    def rpc_endpoint(self) -> str:
+        """Scheme, host and port of the RPC in use (never its path or query)."""
+        rpc = self._source.chain.rpc if isinstance(self._source, KmsRegistry) else self._source.rpc
+        return public_endpoint(rpc.url)
 
     def close(self) -> None:
         """Stop accepting checks; checks already talking to the chain finish on their own."""
@@ -163,8 +191,9 @@ class Authorizer:
             decision = self._within_deadline(lambda: self._ask_chain(check, kind))
         except Exception as exc:  # fail closed on anything at all
             cause = short_cause(exc)
-            log.warning("%s check for app %s failed closed: %s", kind, check.app_id, cause)
+            self._failed(f"{kind} check for app {check.app_id} failed closed: {cause}")
             return Decision.backend_failure(cause)
+        self._answered()
         log.info(
             "%s check for app %s: %s%s",
             kind,
@@ -193,24 +222,48 @@ class Authorizer:
     def info(self) -> BackendInfo:
         """The chain metadata of `GET /`, read now; BackendUnavailable when the chain cannot answer."""
         try:
-            return self._within_deadline(self._read_info)
+            info = self._within_deadline(self._read_info)
         except Exception as exc:
             cause = short_cause(exc)
-            log.warning("backend health check failed: %s", cause)
+            self._failed(f"backend health check failed: {cause}")
             raise BackendUnavailable(f"{BACKEND_UNAVAILABLE}: {cause}") from None
+        self._answered()
+        return info
 
     def _read_info(self) -> BackendInfo:
-        gateway, implementation = self.registry.call_many([("gatewayAppId", ()), ("appImplementation", ())])
+        registry = self.registry
+        gateway, implementation = registry.call_many([("gatewayAppId", ()), ("appImplementation", ())])
         for value in (gateway, implementation):
             if isinstance(value, Exception):
                 raise value
         return BackendInfo(
-            kms_contract_addr=self.registry.address,
-            eth_rpc_url=public_endpoint(self.registry.chain.rpc.url),
+            kms_contract_addr=registry.address,
+            eth_rpc_url=public_endpoint(registry.chain.rpc.url),
             gateway_app_id=str(gateway),
-            chain_id=self.registry.chain.chain_id,
+            chain_id=registry.chain.chain_id,
             app_implementation=str(implementation),
         )
+
+    # -- outages ------------------------------------------------------------------------------------
+    def _failed(self, message: str) -> None:
+        """Log a failure: a warning when it starts an outage, debug while the outage goes on."""
+        with self._outage_lock:
+            first = self._outage is None
+            if first:
+                self._outage = message
+        if first:
+            log.warning("%s (denying until the chain answers; repeats are logged at debug level)", message)
+        else:
+            log.debug("%s", message)
+
+    def _answered(self) -> None:
+        """The chain answered: end the current outage, if any, with one line."""
+        if self._outage is None:  # the common case, without taking the lock
+            return
+        with self._outage_lock:
+            ended, self._outage = self._outage, None
+        if ended is not None:
+            log.info("authorization backend answers again")
 
     # -- deadline -----------------------------------------------------------------------------------
     def _within_deadline(self, work: Callable[[], _T]) -> _T:

@@ -29,7 +29,13 @@ def create_kms_app(service: KmsService) -> FastAPI:
 
     @app.get("/health", response_class=PlainTextResponse)
     def health() -> str:
-        return "OK"
+        return "OK"  # liveness only: restarting a KMS does not bring its chain back, so this stays OK
+
+    @app.get("/")
+    def status() -> JSONResponse:
+        """Readiness: HTTP 200 while the chain answers, 503 (and key requests are denied) while it does not."""
+        body, chain_answers = service.health()
+        return JSONResponse(body, status_code=200 if chain_answers else 503)
 
     @app.api_route("/prpc/{method}", methods=["GET", "POST"])
     async def prpc(method: str, request: Request) -> JSONResponse:

@@ -28,7 +28,7 @@ from warden.keys.app_keys import (
 )
 from warden.keys.sealed_box import report_data_for, seal
 from warden.kms.attestation_policy import AttestationPolicy
-from warden.kms.authorization import Authorizer, Decision
+from warden.kms.authorization import BACKEND_UNAVAILABLE, Authorizer, Decision
 from warden.kms.certs import app_ca_certificate, issue_leaf, parse_cert_request, pem, root_ca_certificate
 
 log = logging.getLogger("warden.kms")
@@ -80,6 +80,22 @@ class KmsService:
             "app_auth_implementation": info.app_implementation,
             "supported_csr_api_versions": list(self.settings.csr_api_versions),
         }
+
+    def health(self) -> tuple[dict[str, Any], bool]:
+        """`GET /`: the KMS is up, and whether its chain answers now (while it does not, keys are denied).
+
+        Returns the body and whether the chain answered. Nothing secret: the RPC shows scheme, host and port."""
+        chain: dict[str, Any] = {
+            "kms_contract_address": self.authorizer.kms_address,
+            "rpc": self.authorizer.rpc_endpoint,
+        }
+        try:
+            info = self.authorizer.info()
+        except OperationFailed:
+            chain |= {"status": "unavailable", "chain_id": self.authorizer.chain_id, "message": BACKEND_UNAVAILABLE}
+            return {"status": "error", "version": self.settings.version, "chain": chain}, False
+        chain |= {"status": "ok", "chain_id": info.chain_id, "gateway_app_id": info.gateway_app_id}
+        return {"status": "ok", "version": self.settings.version, "chain": chain}, True
 
     def env_encrypt_pub_key(self, body: dict[str, Any]) -> dict[str, Any]:
         app_id = _hex_arg(body, "app_id")
