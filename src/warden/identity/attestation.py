@@ -11,6 +11,7 @@ from warden.identity.bootinfo import build_boot_info, mr_aggregated, mr_system, 
 from warden.identity.device import DeviceIdFormula, device_id
 from warden.identity.eventlog import Event, EventLogError, app_identity, parse_event_log, replay
 from warden.identity.quote import QuoteError, VerifiedQuote, parse_quote, quote_bytes, verify_quote
+from warden.jsonbody import JsonRefused, loads
 
 
 @dataclass(frozen=True)
@@ -27,9 +28,9 @@ def read_attestation(quote_data: bytes, event_log_data: bytes | None = None) -> 
     vm_config = None
     if quote_data.lstrip()[:1] == b"{":
         try:
-            report = json.loads(quote_data)
-        except ValueError as exc:
-            raise QuoteError(f"attestation report is not valid JSON: {exc}") from None
+            report = loads(quote_data)
+        except JsonRefused as exc:
+            raise QuoteError(f"attestation report is {exc}") from None
         if not isinstance(report.get("quote"), str):
             raise QuoteError("attestation report has no `quote` (hex text)")
         raw = quote_bytes(report["quote"].encode())

@@ -7,7 +7,6 @@ The fields and their JSON form are those of dstack's auth webhook (camelCase, lo
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +14,7 @@ from typing import Any
 from warden.identity.device import DeviceIdFormula, device_id
 from warden.identity.eventlog import BOOT_END, Event, EventLogError, app_identity, replay
 from warden.identity.quote import TdMeasurements, VerifiedQuote
+from warden.jsonbody import JsonRefused, loads
 
 TDX_VARIANT = "dstack-tdx"
 
@@ -118,8 +118,8 @@ def os_image_hash_of_vm_config(vm_config: str | bytes | None) -> bytes | None:
     if not vm_config:
         return None
     try:
-        value = json.loads(vm_config).get("os_image_hash")
-    except (ValueError, AttributeError):
+        value = loads(vm_config).get("os_image_hash")
+    except (JsonRefused, AttributeError):
         raise EventLogError("vm_config is not a JSON object") from None
     if not value:
         return None

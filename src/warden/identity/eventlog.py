@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from warden.errors import BadInput
+from warden.jsonbody import JsonRefused, loads
 
 RUNTIME_EVENT_TYPE = 0x08000001
 RTMR_SIZE = 48
@@ -93,9 +94,9 @@ def parse_event_log(data: Any) -> list[Event]:
     """
     if isinstance(data, bytes | str):
         try:
-            data = json.loads(data)
-        except ValueError as exc:
-            raise EventLogError(f"event log is not JSON: {exc}") from None
+            data = loads(data)  # from the requester: nesting bounded before decoding
+        except JsonRefused as exc:
+            raise EventLogError(f"event log is {exc}") from None
     if not isinstance(data, list):
         raise EventLogError("event log must be a JSON list of events")
     events = []
@@ -142,8 +143,8 @@ class AppIdentity:
         if not self.key_provider:
             return None
         try:
-            value = json.loads(self.key_provider)
-        except ValueError:
+            value = loads(self.key_provider)
+        except JsonRefused:
             return None
         return value if isinstance(value, dict) else None
 

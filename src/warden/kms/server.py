@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -10,7 +9,9 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
+from warden.body_guard import BodyGuard, error_key_body
 from warden.errors import WardenError
+from warden.jsonbody import JsonRefused, loads
 from warden.kms.service import KmsService, error_status
 
 MAX_BODY = 1 << 20  # quotes and event logs are a few KiB; anything near a MiB is not a KMS request
@@ -18,6 +19,7 @@ MAX_BODY = 1 << 20  # quotes and event logs are a few KiB; anything near a MiB i
 
 def create_kms_app(service: KmsService) -> FastAPI:
     app = FastAPI(title="warden KMS", docs_url=None, redoc_url=None)
+    app.add_middleware(BodyGuard, max_bytes=MAX_BODY, error_body=error_key_body, always_json=True)
     methods: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
         "GetMeta": lambda _body: service.meta(),
         "GetAppEnvEncryptPubKey": service.env_encrypt_pub_key,
@@ -43,13 +45,11 @@ def create_kms_app(service: KmsService) -> FastAPI:
         handler = methods.get(name)
         if handler is None:
             return JSONResponse({"error": f"unknown method {method}"}, status_code=404)
-        raw = await request.body()
-        if len(raw) > MAX_BODY:
-            return JSONResponse({"error": "request too large"}, status_code=413)
+        raw = await request.body()  # BodyGuard has bounded its size and nesting
         try:
-            body = json.loads(raw) if raw.strip() else {}
-        except ValueError:
-            return JSONResponse({"error": "request body is not JSON"}, status_code=400)
+            body = loads(raw) if raw.strip() else {}
+        except JsonRefused as exc:
+            return JSONResponse({"error": f"request body is {exc}"}, status_code=400)
         if not isinstance(body, dict):
             return JSONResponse({"error": "request body must be a JSON object"}, status_code=400)
         try:

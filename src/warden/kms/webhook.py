@@ -28,8 +28,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from warden.body_guard import BodyGuard
 from warden.identity.bootinfo import BootInfo
 from warden.kms.authorization import BACKEND_UNAVAILABLE, INVALID_REQUEST, Authorizer, Decision
 
@@ -123,53 +123,6 @@ def decision_body(decision: Decision) -> dict[str, Any]:
     return {"isAllowed": decision.allowed, "reason": decision.reason, "gatewayAppId": decision.gateway_app_id}
 
 
-class BodySizeLimit:
-    """Refuse request bodies over `max_bytes` with HTTP 413, declared or streamed, before any route sees them."""
-
-    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
-        self.app = app
-        self.max_bytes = max_bytes
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        for name, value in scope.get("headers", []):
-            if name == b"content-length" and (not value.isdigit() or int(value) > self.max_bytes):
-                await self._refuse(scope, receive, send)
-                return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return  # the client went away
-            chunk = bytes(message.get("body", b""))
-            size += len(chunk)
-            if size > self.max_bytes:
-                await self._refuse(scope, receive, send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        body = b"".join(chunks)
-        delivered = False
-
-        async def replay() -> Message:
-            nonlocal delivered
-            if not delivered:
-                delivered = True
-                return {"type": "http.request", "body": body, "more_body": False}
-            return await receive()
-
-        await self.app(scope, replay, send)
-
-    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
-        log.info("refused a request body over %d bytes", self.max_bytes)
-        response = JSONResponse(INVALID_BODY, status_code=413, headers={"Connection": "close"})
-        await response(scope, receive, send)
-
-
 def create_webhook_app(authorizer: Authorizer, *, max_body_bytes: int = MAX_BODY_BYTES) -> FastAPI:
     """The webhook as an ASGI application (serve it with uvicorn, or see `warden auth serve`)."""
     app = FastAPI(
@@ -178,7 +131,8 @@ def create_webhook_app(authorizer: Authorizer, *, max_body_bytes: int = MAX_BODY
         redoc_url=None,
         openapi_url=None,
     )
-    app.add_middleware(BodySizeLimit, max_bytes=max_body_bytes)
+    # auth-eth's invalid-request body for a body too large (413) or nested too deep (400) as well
+    app.add_middleware(BodyGuard, max_bytes=max_body_bytes, error_body=lambda _s, _m: INVALID_BODY, always_json=True)
 
     async def invalid_request(request: Request, exc: Exception) -> Response:
         return JSONResponse(INVALID_BODY, status_code=400)

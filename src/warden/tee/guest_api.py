@@ -13,19 +13,23 @@ from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from warden.body_guard import BodyGuard, error_key_body
 from warden.errors import WardenError
 from warden.identity.bootinfo import mr_aggregated
 from warden.identity.eventlog import app_identity
 from warden.identity.quote import TdMeasurements
+from warden.jsonbody import JsonRefused, loads
 from warden.keys import secp256k1
 from warden.tee.guest import Guest
 
+MAX_BODY = 1 << 20  # a guest request is a few hundred bytes
 SIGN_PATH, SIGN_PURPOSE = "vms", "signing"  # the key dstack's Sign uses
 SECP256K1_NAMES = ("secp256k1", "k256", "")
 
 
 def create_guest_app(guest: Guest) -> FastAPI:
     app = FastAPI(title="warden devnet guest agent", docs_url=None, redoc_url=None)
+    app.add_middleware(BodyGuard, max_bytes=MAX_BODY, error_body=error_key_body, always_json=True)
 
     def handle(method: str, body: dict[str, Any]) -> dict[str, Any]:
         cvm = guest.cvm
@@ -61,10 +65,10 @@ def create_guest_app(guest: Guest) -> FastAPI:
     async def route(method: str, request: Request) -> JSONResponse:
         raw = await request.body()
         try:
-            body = json.loads(raw) if raw.strip() else {}
-            if not isinstance(body, dict):
-                raise ValueError
-        except ValueError:
+            body = loads(raw) if raw.strip() else {}
+        except JsonRefused as exc:
+            return JSONResponse({"error": f"request body is {exc}"}, status_code=400)
+        if not isinstance(body, dict):
             return JSONResponse({"error": "request body must be a JSON object"}, status_code=400)
         try:
             return JSONResponse(handle(method.removeprefix("prpc/"), body))

@@ -6,10 +6,13 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from warden import __version__
+from warden.body_guard import API_HEADERS, BodyGuard
 from warden.errors import BadInput, WardenError
 from warden.fleet.store import NotFound
 from warden.web import api, dashboard
 from warden.web.plane import ControlPlane
+
+MAX_BODY = 1 << 20  # node quotes are a few KiB, dashboard forms a few hundred bytes
 
 
 def error_status(exc: WardenError) -> int:
@@ -28,6 +31,8 @@ def create_control_plane_app(plane: ControlPlane) -> FastAPI:
         redoc_url=None,
     )
     app.state.plane = plane
+    # the dashboard's pages set their own, stricter headers (warden.web.dashboard.SECURITY_HEADERS)
+    app.add_middleware(BodyGuard, max_bytes=MAX_BODY, headers=API_HEADERS, header_prefixes=("/api", "/health"))
 
     @app.exception_handler(WardenError)
     async def warden_error(_request: Request, exc: WardenError) -> JSONResponse:
