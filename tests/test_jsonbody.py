@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -20,6 +21,9 @@ json_values = st.recursive(
 )
 
 
+ENCODINGS = ("utf-8", "utf-8-sig", "utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be")
+
+
 def depth(value: Any) -> int:
     if isinstance(value, list):
         return 1 + max((depth(v) for v in value), default=0)
@@ -31,7 +35,9 @@ def depth(value: Any) -> int:
 @given(json_values, st.integers(min_value=0, max_value=8))
 def test_nesting_is_counted_as_json_nests_whatever_the_strings_hold(value: Any, limit: int) -> None:
     for text in (json.dumps(value), json.dumps(value, ensure_ascii=False, indent=1)):
-        assert nests_deeper_than(text.encode(), limit) == (depth(value) > limit)
+        assert nests_deeper_than(text, limit) == (depth(value) > limit)
+        for encoding in ENCODINGS:  # json.loads reads all of these from bytes
+            assert nests_deeper_than(text.encode(encoding), limit) == (depth(value) > limit), encoding
 
 
 @given(json_values)
@@ -52,6 +58,29 @@ def test_what_fits_parses_exactly_as_json_loads(value: Any) -> None:
 def test_deep_bodies_are_refused_before_decoding(body: bytes) -> None:
     with pytest.raises(JsonRefused, match="nested deeper than 64 levels"):
         loads(body)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16", "utf-32-be"])
+def test_deep_bodies_in_utf16_and_utf32_are_refused(encoding: str) -> None:
+    # read byte by byte, the escaped quote's second byte would end the string and hide every bracket after it
+    text = '["\\"",' + "[" * 100_000 + "]" * 100_000 + "]"
+    assert nests_deeper_than(text.encode(encoding))
+    with pytest.raises(JsonRefused, match="nested deeper than 64 levels"):
+        loads(text.encode(encoding))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"[" + b"[1, {}]," * 130_000 + b"[]]",  # 1 MiB, wide and shallow
+        b"[" * 60 + b'"' + b"\\\\" * 500_000 + b'"' + b"]" * 60,  # 1 MiB of escaped backslashes
+        b"[" * 60 + b'"",' * 340_000 + b'""' + b"]" * 60,  # 1 MiB of empty strings
+    ],
+)
+def test_a_mebibyte_of_shallow_json_is_scanned_in_linear_time(body: bytes) -> None:
+    started = time.perf_counter()
+    assert not nests_deeper_than(body)
+    assert time.perf_counter() - started < 1.0  # about 40 ms here; the decoder itself takes 5 to 50 ms
 
 
 def test_brackets_inside_strings_do_not_count() -> None:

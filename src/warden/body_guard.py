@@ -26,7 +26,6 @@ AsgiApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 ErrorBody = Callable[[int, str], Any]
 
 API_HEADERS: Mapping[str, str] = {"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"}
-_BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
 def detail_body(_status: int, message: str) -> Any:
@@ -43,7 +42,8 @@ class BodyGuard:
     """Wraps an ASGI app; see the module docstring.
 
     `always_json`: the service parses every body as JSON whatever its Content-Type (dstack's pRPC routes do).
-    `headers`: added to every response under one of `header_prefixes` that does not set them itself.
+    `headers`: added to every response under one of `header_prefixes` that does not set them itself;
+    `all_paths_headers` likewise to every response whatever its path.
     """
 
     def __init__(
@@ -56,27 +56,31 @@ class BodyGuard:
         max_depth: int = MAX_DEPTH,
         headers: Mapping[str, str] = API_HEADERS,
         header_prefixes: tuple[str, ...] = ("/",),
+        all_paths_headers: Mapping[str, str] | None = None,
     ) -> None:
         self.app = app
         self.max_bytes = max_bytes
         self.error_body = error_body
         self.always_json = always_json
         self.max_depth = max_depth
-        self.headers = [(k.lower().encode(), v.encode()) for k, v in headers.items()]
         self.header_prefixes = header_prefixes
+        everywhere = {k.lower(): v for k, v in (all_paths_headers or {}).items()}
+        under_prefixes = everywhere | {k.lower(): v for k, v in headers.items()}
+        self.headers = [(k.encode(), v.encode()) for k, v in under_prefixes.items()]
+        self.all_paths_headers = [(k.encode(), v.encode()) for k, v in everywhere.items()]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         cap_recursion_limit()  # a library imported since the last request (py_ecc) may have raised it
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        if self.headers and str(scope.get("path", "")).startswith(self.header_prefixes):
-            send = self._with_headers(send)
-        if scope.get("method") not in _BODY_METHODS:
-            await self.app(scope, receive, send)
-            return
+        under_prefix = str(scope.get("path", "")).startswith(self.header_prefixes)
+        headers = self.headers if under_prefix else self.all_paths_headers
+        if headers:
+            send = _with_headers(send, headers)
+        # every method: the KMS's pRPC routes also read the body of a GET
         declared = _header(scope, b"content-length")
-        if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
+        if declared is not None and not _fits(declared, self.max_bytes):
             await self._refuse(send, 413, f"request body over {self.max_bytes} bytes")
             return
         chunks: list[bytes] = []
@@ -114,16 +118,6 @@ class BodyGuard:
         content_type = (_header(scope, b"content-type") or "").lower()
         return "json" in content_type or not content_type
 
-    def _with_headers(self, send: Send) -> Send:
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                present = {name.lower() for name, _ in message.get("headers", [])}
-                extra = [(name, value) for name, value in self.headers if name not in present]
-                message["headers"] = [*message.get("headers", []), *extra]
-            await send(message)
-
-        return send_with_headers
-
     async def _refuse(self, send: Send, status: int, reason: str) -> None:
         log.info("refused a request: %s", reason)
         payload = json.dumps(self.error_body(status, reason)).encode()
@@ -134,6 +128,23 @@ class BodyGuard:
         ]
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": payload})
+
+
+def _with_headers(send: Send, headers: list[tuple[bytes, bytes]]) -> Send:
+    async def send_with_headers(message: Message) -> None:
+        if message["type"] == "http.response.start":
+            present = {name.lower() for name, _ in message.get("headers", [])}
+            extra = [(name, value) for name, value in headers if name not in present]
+            message["headers"] = [*message.get("headers", []), *extra]
+        await send(message)
+
+    return send_with_headers
+
+
+def _fits(declared: str, max_bytes: int) -> bool:
+    """A Content-Length within the limit; anything but ASCII digits is refused (int() of '²' or of 5,000 digits
+    raises)."""
+    return declared.isascii() and declared.isdigit() and len(declared) <= 18 and int(declared) <= max_bytes
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

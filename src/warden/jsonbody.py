@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 import sys
+from itertools import accumulate
 from typing import Any
 
 from warden.errors import BadInput
@@ -18,43 +19,36 @@ from warden.errors import BadInput
 MAX_DEPTH = 64  # a dstack request nests 3 or 4 levels; 64 leaves room and is far below any stack limit
 PYTHON_RECURSION_LIMIT = 1000  # CPython's default
 
-_SPECIAL = re.compile(rb'["\\\[\]{}]')
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # a JSON string: a backslash escapes one character
+_NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+_STEP = [1 if b in b"[{" else -1 if b in b"]}" else 0 for b in range(256)]
 
 
 class JsonRefused(BadInput):
     """A body that is not JSON this service will parse (invalid, too deeply nested, a number too long)."""
 
 
-def nests_deeper_than(body: bytes, max_depth: int = MAX_DEPTH) -> bool:
+def nests_deeper_than(body: bytes | str, max_depth: int = MAX_DEPTH) -> bool:
     """Whether arrays and objects in `body` nest deeper than `max_depth` (brackets inside strings do not
-    count). Linear, with no recursion; it stops at the first level too deep."""
-    if body.count(b"[") + body.count(b"{") <= max_depth:
-        return False  # not even that many brackets: no need to look closer
-    depth = 0
-    in_string = False
-    skip = -1  # the position of a character escaped by a backslash
-    for match in _SPECIAL.finditer(body):
-        position = match.start()
-        if position == skip:
-            continue
-        char = body[position]
-        if in_string:
-            if char == 0x5C:  # backslash: the next character is escaped
-                skip = position + 1
-            elif char == 0x22:
-                in_string = False
-        elif char == 0x22:
-            in_string = True
-        elif char in (0x5B, 0x7B):
-            depth += 1
-            if depth > max_depth:
-                return True
-        elif char in (0x5D, 0x7D):
-            depth -= 1
-    return False
+    count). Linear, with no recursion; bytes are read in the encoding `json.loads` would detect."""
+    if isinstance(body, bytes):
+        if body.count(b"[") + body.count(b"{") <= max_depth:
+            return False  # not even that many bracket bytes, in any encoding: no need to look closer
+        try:
+            # json.loads also takes UTF-16/32: scanning the raw bytes would misread their escapes
+            body = body.decode(json.detect_encoding(body), "surrogatepass")
+        except UnicodeDecodeError:
+            return False  # json.loads refuses it before decoding anything
+    if body.count("[") + body.count("{") <= max_depth:
+        return False
+    # escaped backslashes, then strings, out (an unterminated string stays: its brackets count, never fewer
+    # than the decoder would open); then only the brackets, as bytes, and the deepest running count
+    structure = _STRING.sub("", body.replace("\\\\", "")).encode("utf-8", "surrogatepass")
+    brackets = structure.translate(None, _NOT_BRACKETS)
+    return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > max_depth  # C loops, no recursion
 
 
-def check_nesting(body: bytes, max_depth: int = MAX_DEPTH) -> None:
+def check_nesting(body: bytes | str, max_depth: int = MAX_DEPTH) -> None:
     """JsonRefused when arrays and objects in `body` nest deeper than `max_depth`."""
     if nests_deeper_than(body, max_depth):
         raise JsonRefused(f"JSON nested deeper than {max_depth} levels")
@@ -62,10 +56,9 @@ def check_nesting(body: bytes, max_depth: int = MAX_DEPTH) -> None:
 
 def loads(body: bytes | str, max_depth: int = MAX_DEPTH) -> Any:
     """`json.loads`, refusing (JsonRefused) too deep nesting, invalid JSON and numbers too long to convert."""
-    raw = body.encode() if isinstance(body, str) else body
-    check_nesting(raw, max_depth)
+    check_nesting(body, max_depth)
     try:
-        return json.loads(raw)
+        return json.loads(body)
     except RecursionError:  # cannot happen below max_depth; kept so no input ever escapes as a 500
         raise JsonRefused(f"JSON nested deeper than {max_depth} levels") from None
     except ValueError as exc:  # also a number over the interpreter's int digit limit

@@ -186,8 +186,47 @@ def test_keystore_problems_are_bad_input(tmp_path: Path) -> None:
 
     garbage = tmp_path / "garbage.json"
     garbage.write_text("{not json")
-    with pytest.raises(BadInput, match="is not readable JSON"):
+    with pytest.raises(BadInput, match="is not a keystore: not JSON"):
         signer_from_keystore(garbage, "right")
+
+
+@pytest.mark.parametrize(
+    ("content", "phrase"),
+    [
+        (None, "does not exist"),
+        ("{not json", "is not a keystore: not JSON"),
+        ('{"hello": "world"}', "is not a keystore"),
+        ("[1, 2]", "is not a keystore"),
+        ('{"version": 3, "crypto": "x"}', "is not a keystore"),
+        ('{"version": 1, "crypto": {}}', "is not a keystore"),
+    ],
+)
+def test_a_bad_keystore_path_is_refused_before_any_password_prompt(
+    tmp_path: Path, content: str | None, phrase: str
+) -> None:
+    path = tmp_path / "key.json"
+    if content is not None:
+        path.write_text(content)
+    prompts: list[str] = []
+
+    def ask(prompt: str) -> str:
+        prompts.append(prompt)
+        return "secret"
+
+    with pytest.raises(BadInput, match=phrase) as by_flag:
+        load_signer(keystore=str(path), env={}, ask_password=ask)
+    with pytest.raises(BadInput, match=phrase) as by_env:
+        load_signer(env={"WARDEN_KEYSTORE": str(path)}, ask_password=ask)
+    assert str(path) in str(by_flag.value) and str(path) in str(by_env.value)
+    assert prompts == []
+
+
+def test_a_keystore_with_a_capitalised_crypto_section_is_read(tmp_path: Path) -> None:
+    path = cheap_keystore(tmp_path / "key.json", STRANGER_KEY, "pw")
+    data = json.loads(path.read_text())
+    data["Crypto"] = data.pop("crypto")
+    path.write_text(json.dumps(data))
+    assert load_signer(keystore=str(path), env={"WARDEN_KEYSTORE_PASSWORD": "pw"}).address == STRANGER_ADDRESS
 
 
 # -- revert reasons -----------------------------------------------------------------------------------

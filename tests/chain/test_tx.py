@@ -103,7 +103,7 @@ def test_wait_all_deadline_leaves_transactions_pending_with_their_hash(manual: M
     assert outcome.tx_hash is not None
     assert outcome.error is not None
     assert outcome.tx_hash in outcome.error
-    assert "no receipt after 0.5s" in outcome.error
+    assert "not mined within 0.5 s" in outcome.error
     assert seen and seen[-1] == (0, 1)
     # it is still in the pool: mining it later settles it
     manual.mine()

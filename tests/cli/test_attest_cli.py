@@ -73,4 +73,12 @@ def test_bad_inputs_exit_2_with_clear_errors(tmp_path: Path) -> None:
     assert_clean_error(bad_now, 2, "invalid --now")
     assert_clean_error(warden("attest", "device-id"), 2, "exactly one of --ppid and --quote")
     assert_clean_error(warden("attest", "device-id", "--ppid", "xyz"), 2, "not hex")
+
+
+def test_a_ppid_must_be_exactly_16_bytes() -> None:
+    for short_or_long in ("811dca2a", "0x811dca2a", SAMPLE_PPID.hex() + "00", ""):
+        run = warden("attest", "device-id", "--ppid", short_or_long, "--json")
+        assert_clean_error(run, 2, "invalid PPID", "expected 16 bytes" if short_or_long else "empty")
+    with_prefix = warden("attest", "device-id", "--ppid", "0x" + SAMPLE_PPID.hex().upper(), "--json")
+    assert with_prefix.json()["device_id"] == SAMPLE_DEVICE_ID
     assert_clean_error(warden("attest", "device-id", "--ppid", "ab", "--quote", str(SAMPLE_QUOTE)), 2, "exactly one")

@@ -120,7 +120,65 @@ def test_preflight_on_a_node_not_allowed_names_the_node_fix(
     device = next(c for c in run.json()["checks"] if c["check"] == "device")
     assert device["ok"] is False and f"warden allow-devices add {app.address} prod9 --wait" in device["fix"]
     send(chain, owner, AppAuth(chain, app.address).set_allow_any_device(True))
-    assert warden(*args, env={"ETH_RPC_URL": anvil.url}).exit_code == 0
+    # the device is fine now, but with no KMS known registration and the OS image could not be checked
+    assert warden(*args, env={"ETH_RPC_URL": anvil.url}).exit_code == 3
+    assert warden(*args, "--allow-skipped", env={"ETH_RPC_URL": anvil.url}).exit_code == 0
+
+
+def test_preflight_without_a_kms_is_undecided_never_a_pass(
+    anvil: Anvil, chain: Chain, owner: Signer, kms: KmsRegistry, tmp_path: Path
+) -> None:
+    """The CI-against-Base setting: no --kms, no env, no devnet. What could not run is listed, exit 3."""
+    app = deploy_app(chain, owner, kms, device_id=bytes.fromhex(DEVICE[2:]),
+                     compose_hash=hashlib.sha256(sdk_bytes()).digest())  # fmt: skip
+    manifest = tmp_path / "app-compose.json"
+    manifest.write_bytes(sdk_bytes())
+    args = ["preflight", app.address, "--compose", str(manifest), "--device", DEVICE]
+    rpc = {"ETH_RPC_URL": anvil.url}
+
+    run = warden(*args, "--json", env=rpc)
+    assert run.exit_code == 3, (run.stdout, run.stderr)
+    report = run.json()
+    assert (report["decision"], report["allowed"]) == ("undecided", False)
+    assert report["skipped"] == ["registered", "os image", "DstackKms.isAppAllowed"]
+    checks = {c["name"]: c for c in report["checks"]}
+    assert (checks["compose hash"]["status"], checks["device"]["status"]) == ("ok", "ok")
+    for name in report["skipped"]:
+        assert checks[name]["status"] == "skipped" and checks[name]["ok"] is None
+        assert "no DstackKms known" in checks[name]["reason"] and "--kms ADDR" in checks[name]["enable"]
+    assert "--os-image HASH" in checks["os image"]["enable"]
+    assert "error: undecided: 3 check(s) could not run" in run.stderr and "--allow-skipped" in run.stderr
+    assert "Traceback" not in run.stderr
+
+    table = warden(*args, env=rpc)
+    assert table.exit_code == 3 and "would be allowed" not in table.stdout
+    assert "SKIPPED" in table.stdout and "UNDECIDED" in table.stdout
+    assert "registered: no DstackKms known" in table.stderr and "enable with --kms ADDR (or WARDEN_KMS)" in table.stderr
+
+    accepted = warden(*args, "--allow-skipped", "--json", env=rpc)
+    assert accepted.exit_code == 0, accepted.stderr
+    assert accepted.json()["decision"] == "undecided" and accepted.json()["skipped"] == report["skipped"]
+
+    # the KMS known but no OS image: still undecided, and it says which flag is missing
+    no_image = warden(*args, "--kms", kms.address, "--json", env=rpc)
+    assert no_image.exit_code == 3
+    assert no_image.json()["skipped"] == ["os image", "DstackKms.isAppAllowed"]
+    assert {c["name"]: c for c in no_image.json()["checks"]}["registered"]["status"] == "ok"
+    assert {c["name"]: c.get("enable") for c in no_image.json()["checks"]}["os image"] == "--os-image HASH"
+
+    # everything known: the KMS's own answer decides, as before
+    send(chain, owner, kms.add_os_image(bytes.fromhex(OS_IMAGE[2:])))
+    full = warden(*args, "--kms", kms.address, "--os-image", OS_IMAGE, "--json", env=rpc)
+    assert full.exit_code == 0, full.stderr
+    assert (full.json()["decision"], full.json()["allowed"], full.json()["skipped"]) == ("allowed", True, [])
+    assert all(c["status"] == "ok" for c in full.json()["checks"])
+
+    # a failed check is a refusal (exit 1) even when others were skipped
+    other = tmp_path / "other.json"
+    other.write_bytes(vmm_bytes())
+    refused = warden("preflight", app.address, "--compose", str(other), "--json", env=rpc)
+    assert refused.exit_code == 1 and refused.json()["decision"] == "refused"
+    assert "device" in refused.json()["skipped"]
 
 
 def test_preflight_bad_input(anvil: Anvil, chain: Chain, owner: Signer, kms: KmsRegistry, tmp_path: Path) -> None:

@@ -180,6 +180,43 @@ def test_replica_is_not_registered_while_its_add_device_is_unmined(
     assert "shared-key-demo-1-prod9" in cvm_names(placed)
 
 
+def test_replicate_with_no_kms_known_is_undecided_and_changes_nothing(
+    world: PlaneWorld, api: str, anvil: Anvil, chain: Chain, owner: Signer, app: AppAuth, kms: KmsRegistry
+) -> None:
+    """No --kms, no env, no KMS in the control plane's record: registration cannot be checked → exit 3."""
+    for name, device in (("prod5", PROD5), ("prod9", PROD9)):
+        add_node(world, name, device)
+    world.fleet.register_app(world.workspace, app.address, chain_id=chain.chain_id, name="shared-key-demo")
+    world.fleet.add_cvm(world.workspace, "shared-key-demo-1", app=app.address, node="prod5", compose_hash=H)
+    env = env_for(api, world, anvil)
+    args = ["cvms", "replicate", "shared-key-demo-1", "--node", "prod9", "--allow-device"]
+    nonce = chain.nonce(owner.address, "latest")
+
+    undecided = warden(*args, env=env)
+    assert_clean_error(undecided, 3, "is undecided", "registered: no DstackKms known", "--kms ADDR",
+                       "--allow-skipped", "nothing was changed")  # fmt: skip
+    as_json = warden(*args, "--json", env=env)
+    assert as_json.exit_code == 3 and "error: " in as_json.stderr
+    checks = {c["name"]: c for c in as_json.json()["checks"]}
+    assert checks["registered"]["status"] == "skipped" and "--kms" in checks["registered"]["enable"]
+    assert as_json.json()["replicated"] is False
+    assert chain.nonce(owner.address, "latest") == nonce  # --allow-device sent nothing either
+    assert not app.is_device_allowed(PROD9)
+    assert cvm_names(world) == ["shared-key-demo-1"]
+
+    # the user accepts the gap: placed, with the skip still listed
+    accepted = ok(warden(*args, "--allow-skipped", "--json", env=env))
+    assert accepted["replicated"] is True
+    assert {c["name"]: c["status"] for c in accepted["checks"]}["registered"] == "skipped"
+    # with the KMS given, registration is checked and nothing is skipped
+    checked = ok(warden(*args[:-1], "--name", "r2", "--kms", kms.address, "--json", env=env))
+    assert {c["name"]: c["status"] for c in checked["checks"]} == {
+        "compose hash": "ok",
+        "device": "ok",
+        "registered": "ok",
+    }
+
+
 def test_allow_device_does_not_paper_over_a_compose_hash_that_is_not_allowed(
     placed: PlaneWorld, api: str, anvil: Anvil, app: AppAuth
 ) -> None:

@@ -7,8 +7,10 @@ from pathlib import Path
 
 from tests.e2e.conftest import kms_service
 from tests.e2e.world import World
+from tests.support.chain import send
 from tests.support.cli import warden
 from tests.support.http_server import serve
+from warden.compose.hashing import compose_hash
 from warden.kms.server import create_kms_app
 
 
@@ -49,3 +51,20 @@ def test_a_kms_of_another_contract_is_flagged(world: World, tmp_path: Path) -> N
     with serve(create_kms_app(foreign)) as url:
         code, checks = run(world, manifest(tmp_path, gateway=False), url, "0.5.7")
     assert code == 1 and checks["kms chain"]["ok"] is False
+
+
+def test_only_the_kms_asked_is_undecided_not_a_pass(world: World, tmp_path: Path) -> None:
+    """--kms-url and --guest-version alone: the device, OS image and isAppAllowed could not run → exit 3."""
+    release = manifest(tmp_path, gateway=True)
+    send(world.chain, world.owner, world.app.add_compose_hash(compose_hash(release.read_bytes())))
+    code, checks = run(world, release, world.kms_url, "0.5.7")
+    assert code == 3, checks
+    assert {n for n, c in checks.items() if c["status"] == "skipped"} == {"device", "os image",
+                                                                          "DstackKms.isAppAllowed"}  # fmt: skip
+    assert checks["certificate"]["status"] == "ok" and checks["kms chain"]["status"] == "ok"
+    args = ["preflight", world.app.address, "--compose", str(manifest(tmp_path, gateway=True)),
+            "--kms", world.kms.address, "--guest-version", "0.5.7", "--allow-skipped", "--json"]  # fmt: skip
+    no_url = warden(*args, env={"ETH_RPC_URL": world.chain.rpc.url})
+    assert no_url.exit_code == 0, no_url.stderr  # accepted, but the certificate check is listed as skipped
+    certificate = next(c for c in no_url.json()["checks"] if c["name"] == "certificate")
+    assert (certificate["status"], certificate["enable"]) == ("skipped", "--kms-url URL")

@@ -171,6 +171,15 @@ def test_malformed_device_id_names_the_file_and_the_node(tmp_path: Path, bad_id:
     assert "prod1" not in message
 
 
+@pytest.mark.parametrize("bad_ppid", ["0x811dca2a", "01" * 17, "zz" * 16])
+def test_a_ppid_in_a_nodes_file_must_be_16_bytes(tmp_path: Path, bad_ppid: str) -> None:
+    path = write(tmp_path / "nodes.json", json.dumps([{"name": "prod1", "device_id": ID_A, "ppid": bad_ppid}]))
+    with pytest.raises(BadInput) as caught:
+        load_nodes_file(path)
+    message = str(caught.value)
+    assert str(path) in message and "prod1" in message and "ppid" in message
+
+
 def test_malformed_device_id_in_toml_names_the_file_and_the_node(tmp_path: Path) -> None:
     path = write(tmp_path / "nodes.toml", '[[nodes]]\nname = "edge9"\ndevice_id = "0x1234"\n')
     with pytest.raises(BadInput, match=r"nodes\.toml.*edge9.*device_id.*expected 32 bytes"):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from warden.errors import BadInput
 
 HEX_DIGITS = set("0123456789abcdefABCDEF")
+PPID_BYTES = 16  # Intel's Platform Provisioning ID, as the PCK certificate carries it
 
 
 def parse_hex(text: str, what: str, length: int | None = None) -> bytes:
@@ -27,6 +28,11 @@ def parse_hex(text: str, what: str, length: int | None = None) -> bytes:
 def parse_bytes32(text: str, what: str = "32-byte id") -> bytes:
     """A device id, compose hash, OS image hash … as exactly 32 bytes."""
     return parse_hex(text, what, 32)
+
+
+def parse_ppid(text: str, what: str = "PPID") -> bytes:
+    """A platform's PPID as exactly 16 bytes (hex, 0x optional): what `device_id = sha256(PPID)` hashes."""
+    return parse_hex(text, what, PPID_BYTES)
 
 
 def parse_address(text: str, what: str = "address") -> str:

@@ -15,11 +15,22 @@ from typing import TYPE_CHECKING, Any
 
 from warden.chain.inputs import parse_hex
 from warden.errors import BadInput
+from warden.jsonbody import cap_recursion_limit
 
 if TYPE_CHECKING:
+    from eth_account import Account as AccountClass
     from eth_account.signers.local import LocalAccount
 
 # eth_account (with py_ecc and scrypt) takes ~0.4 s to import: only commands that sign pay for it
+
+
+def eth_account_class() -> type[AccountClass]:
+    """eth_account's `Account`, imported on first use. Importing it pulls in py_ecc, which raises the
+    interpreter's recursion limit to 100,000; it is put back at once (see warden.jsonbody)."""
+    from eth_account import Account
+
+    cap_recursion_limit()
+    return Account
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,7 @@ def signer_from_key(key: str, source: str) -> Signer:
     except BadInput:
         # never echo the value back: it may be a real key with a typo
         raise BadInput(f"invalid private key from {source}: expected 32 bytes of hex") from None
-    from eth_account import Account
+    Account = eth_account_class()
 
     try:
         account = Account.from_key(secret)
@@ -55,15 +66,34 @@ def signer_from_key(key: str, source: str) -> Signer:
     return Signer(account, source)
 
 
-def signer_from_keystore(path: Path, password: str) -> Signer:
-    from eth_account import Account
-
+def read_keystore(path: Path) -> dict[str, Any]:
+    """The keystore's JSON, checked to be a version-3 keystore (so a bad path is refused before a prompt)."""
     try:
-        data = json.loads(path.read_text())
+        text = path.read_text()
     except FileNotFoundError:
         raise BadInput(f"keystore {path} does not exist") from None
-    except (OSError, ValueError) as exc:
-        raise BadInput(f"keystore {path} is not readable JSON: {exc}") from None
+    except IsADirectoryError:
+        raise BadInput(f"keystore {path} is a directory, not a keystore file") from None
+    except PermissionError:
+        raise BadInput(f"keystore {path} is not readable (permission denied)") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise BadInput(f"keystore {path} is not readable: {getattr(exc, 'strerror', None) or exc}") from None
+    try:
+        data: Any = json.loads(text)
+    except (ValueError, RecursionError):
+        raise BadInput(f"keystore {path} is not a keystore: not JSON") from None
+    crypto = data.get("crypto", data.get("Crypto")) if isinstance(data, dict) else None
+    if not isinstance(crypto, dict) or data.get("version") != 3:
+        raise BadInput(f"keystore {path} is not a keystore: expected a version 3 JSON keystore with a crypto section")
+    keystore: dict[str, Any] = data
+    return keystore
+
+
+def signer_from_keystore(path: Path, password: str, data: dict[str, Any] | None = None) -> Signer:
+    Account = eth_account_class()
+
+    if data is None:
+        data = read_keystore(path)
     try:
         secret = Account.decrypt(data, password)
     except ValueError:
@@ -75,7 +105,7 @@ def signer_from_keystore(path: Path, password: str) -> Signer:
 
 def write_keystore(path: Path, key: str, password: str) -> str:
     """Encrypt a key into a keystore file readable only by its owner (0600); returns the address."""
-    from eth_account import Account
+    Account = eth_account_class()
 
     account = signer_from_key(key, "argument").account
     data = Account.encrypt(account.key, password)
@@ -99,12 +129,13 @@ def load_signer(
         return signer_from_key(private_key, "--private-key")
     keystore = keystore or env.get("WARDEN_KEYSTORE")
     if keystore:
+        data = read_keystore(Path(keystore))  # a missing or foreign file is refused before any prompt
         password = env.get("WARDEN_KEYSTORE_PASSWORD")
         if password is None:
             if ask_password is None:
                 raise BadInput("keystore needs a password: set WARDEN_KEYSTORE_PASSWORD")
             password = ask_password(f"password for keystore {keystore}: ")
-        return signer_from_keystore(Path(keystore), password)
+        return signer_from_keystore(Path(keystore), password, data)
     if env.get("PRIVATE_KEY"):
         return signer_from_key(env["PRIVATE_KEY"], "PRIVATE_KEY")
     raise BadInput("no signer: pass --private-key, or set PRIVATE_KEY, or WARDEN_KEYSTORE (+ password)")

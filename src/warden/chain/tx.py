@@ -186,7 +186,7 @@ def wait_all(
         rounds += 1
     for outcome in waiting:
         if outcome.status == "pending":
-            outcome.error = f"no receipt after {timeout:g}s; check {outcome.tx_hash} later"
+            outcome.error = f"not mined within {timeout:g} s (tx {outcome.tx_hash})"
     return list(outcomes)
 
 
@@ -206,8 +206,14 @@ def execute(
     return outcomes
 
 
-def require_success(outcome: TxOutcome) -> TxOutcome:
-    """For single-transaction commands: raise unless it mined successfully."""
+def require_success(outcome: TxOutcome, recheck: str | None = None) -> TxOutcome:
+    """For single-transaction commands: raise unless it mined successfully.
+
+    `recheck` is how to see later whether a transaction still pending at the deadline went through.
+    """
+    if outcome.status == "pending":
+        then = f"; {recheck}" if recheck else f"; look up tx {outcome.tx_hash} later to check"
+        raise OperationFailed(f"{outcome.request.label} was sent but {outcome.error or 'not mined'}{then}")
     if outcome.status != "mined":
         detail = outcome.error or outcome.status
         raise OperationFailed(f"{outcome.request.label} {outcome.status}: {detail}")

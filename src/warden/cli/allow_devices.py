@@ -12,7 +12,7 @@ from rich.table import Table
 from warden.chain.app import AppAuth
 from warden.chain.inputs import hex0x
 from warden.chain.tx import check_owner, execute
-from warden.cli.changes import carry_out, emit_offline, receipt_progress
+from warden.cli.changes import carry_out, emit_offline, raise_if_unmined, receipt_progress
 from warden.cli.common import (
     AppArgument,
     ChainIdOption,
@@ -243,10 +243,13 @@ def _change(
             label = inventory.label_for_device(bytes.fromhex(row["device_id"][2:]))
             table.add_row(row["device_id"], label or "-", status, row["tx"] or "-")
         stdout.print(table)
-        if any(r["status"] == "pending" for r in data["results"]):
+        if not wait and any(r["status"] == "pending" for r in data["results"]):
             note(f"sent; check with: warden allow-devices list {contract.address} (or rerun with --wait)")
 
     emit(json_out, data, human)
+    raise_if_unmined(
+        data["results"], wait=wait, timeout=timeout, recheck=f"warden allow-devices list {contract.address}"
+    )
     if any(r["status"] == "failed" for r in data["results"]):
         raise typer.Exit(1)
 
@@ -356,11 +359,13 @@ def _set_allow_any(
             stdout.print(f"allowAnyDevice is now {state} (tx {outcome.tx_hash})")
         elif outcome.status == "pending":
             stdout.print(f"allowAnyDevice → {state} sent (tx {outcome.tx_hash})")
-            note(f"check with: warden app info {contract.address} (or rerun with --wait)")
+            if not wait:
+                note(f"check with: warden app info {contract.address} (or rerun with --wait)")
         else:
             stdout.print(f"setting allowAnyDevice {state} {outcome.status}: {outcome.error}")
 
     emit(json_out, data, human)
+    raise_if_unmined([data], wait=wait, timeout=timeout, recheck=f"warden app info {contract.address}")
     if outcome.status in ("failed", "reverted"):
         raise typer.Exit(1)
 

@@ -29,6 +29,9 @@ from warden.errors import BadInput
 
 app = new_app("app", "Deploy and inspect DstackApp contracts (one per app: its compose hashes and devices).")
 
+# a deployment still unmined: rerunning would deploy a second app, so the user checks the transaction first
+NEW_APP_RECHECK = "look up tx {tx} (e.g. in a block explorer) before rerunning: a rerun deploys another app"
+
 
 def open_app(rpc_url: str | None, chain_id: int | None, app_text: str) -> AppAuth:
     address = app_address(app_text)  # a malformed address is refused before any network call
@@ -103,14 +106,18 @@ def deploy(
         ],
         timeout=timeout,
     )
-    receipt = require_success(outcome).receipt
+    receipt = require_success(outcome, NEW_APP_RECHECK.format(tx=outcome.tx_hash)).receipt
     assert receipt is not None
     new_address = registry.app_from_receipt(receipt)
     if extra:
         deployed = AppAuth(chain, new_address)
         requests = [deployed.add_device(d) for d in devices[1:]] + [deployed.add_compose_hash(h) for h in hashes[1:]]
         for follow_up in execute(chain, signer, requests, timeout=timeout):
-            require_success(follow_up)
+            require_success(
+                follow_up,
+                f"app {new_address} was deployed; rerun `warden allow-devices list {new_address}` and "
+                f"`warden compose-hashes list {new_address}` to check",
+            )
     data = {
         "app": new_address,
         "app_id": "app_" + new_address[2:].lower(),
@@ -173,7 +180,7 @@ def transfer_owner(
     signer = signer_for(contract.chain, private_key, keystore)
     check_owner(contract.owner(), signer, f"app {contract.address}")
     (outcome,) = execute(contract.chain, signer, [contract.transfer_ownership(target)], timeout=timeout)
-    require_success(outcome)
+    require_success(outcome, f"rerun `warden app info {contract.address}` to check its pending owner")
     data = {"app": contract.address, "owner": signer.address, "pending_owner": target, "tx": outcome.tx_hash}
 
     def human() -> None:
@@ -206,7 +213,7 @@ def accept_owner(
         raise NotOwner(f"signer {signer.address} is not the pending owner {pending} of app {contract.address}")
     previous = contract.owner()
     (outcome,) = execute(contract.chain, signer, [contract.accept_ownership()], timeout=timeout)
-    require_success(outcome)
+    require_success(outcome, f"rerun `warden app info {contract.address}` to check its owner")
     note(f"ownership of {contract.address} moved from {previous} to {signer.address}")
     data = {
         "app": contract.address,

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from warden.chain.inputs import hex0x, parse_hex
+from warden.chain.inputs import hex0x, parse_ppid
 from warden.cli.common import JsonOption, emit, new_app, note, stdout
 from warden.errors import BadInput
 from warden.identity.attestation import inspect, read_attestation
@@ -142,9 +142,7 @@ def device_id_command(
     if ppid is not None:
         if legacy_device_id:
             raise BadInput("--legacy-device-id needs --quote (it hashes the quote header, not the PPID)")
-        value = parse_hex(ppid, "PPID")
-        if not value:
-            raise BadInput("invalid PPID: empty")
+        value = parse_ppid(ppid)
         data: dict[str, Any] = {"ppid": hex0x(value), "device_id": hex0x(device_id_from_ppid(value)), "formula": "ppid"}
     else:
         assert quote_file is not None

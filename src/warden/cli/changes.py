@@ -3,7 +3,7 @@ owner that is not a key, a Safe batch file or calldata."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,7 @@ from warden.chain.safe import calldata_lines, safe_batch, write_safe_batch
 from warden.chain.tx import TxRequest, check_owner
 from warden.cli.common import note, stderr, stdout
 from warden.cli.connect import signer_for
-from warden.errors import BadInput
+from warden.errors import BadInput, OperationFailed
 
 
 @contextmanager
@@ -99,3 +99,17 @@ def carry_out(
     with receipt_progress(wait and bool(planned.todo) and not json_out) as progress:
         results = apply(contract.chain, signer, spec, planned, wait=wait, timeout=timeout, on_progress=progress)
     return results, False
+
+
+def raise_if_unmined(rows: Sequence[Mapping[str, Any]], *, wait: bool, timeout: float, recheck: str) -> None:
+    """After --wait, transactions still unmined at the deadline are a failure (exit 1), not a success.
+
+    Called once the results (status `pending`, with their tx hashes) are printed; `recheck` is the
+    command that shows later whether they went through.
+    """
+    txs = [str(r.get("tx")) for r in rows if r.get("status") == "pending"]
+    if wait and txs:
+        raise OperationFailed(
+            f"{len(txs)} transaction(s) sent but not mined within {timeout:g} s (tx {', '.join(txs)}); "
+            f"rerun `{recheck}` to check"
+        )

@@ -11,7 +11,7 @@ from rich.table import Table
 from warden.chain.allowlist import plan, reject_duplicates
 from warden.chain.app import AppAuth
 from warden.chain.inputs import hex0x
-from warden.cli.changes import carry_out
+from warden.cli.changes import carry_out, raise_if_unmined
 from warden.cli.common import (
     AppArgument,
     ChainIdOption,
@@ -127,6 +127,9 @@ def _change(add: bool, app_text: str, items: list[str], wait: bool, timeout: flo
         stdout.print(table)
 
     emit(json_out, data, human)
+    raise_if_unmined(
+        data["results"], wait=wait, timeout=timeout, recheck=f"warden compose-hashes list {contract.address}"
+    )
     if any(r["status"] == "failed" for r in data["results"]):
         raise typer.Exit(1)
 

@@ -31,9 +31,9 @@ from warden.cli.common import (
 from warden.cli.connect import connect, control_plane
 from warden.cli.kms import KmsOption
 from warden.devnet.state import load_state
-from warden.errors import BadInput, OperationFailed
+from warden.errors import BadInput, OperationFailed, Undecided
 from warden.fleet.devices import DeviceTarget, device_spec, plan_devices, results_json
-from warden.fleet.preflight import Check, PreflightInput, preflight
+from warden.fleet.preflight import Check, PreflightInput, preflight, skipped_summary
 
 if TYPE_CHECKING:
     from warden.web.client import ControlPlaneClient
@@ -106,7 +106,8 @@ def refusal(what: str, failing: Sequence[Check], hint: str | None = None) -> str
 def checks_table(checks: Sequence[Check]) -> Table:
     table = Table("check", "", "detail")
     for check in checks:
-        table.add_row(check.name, {True: "yes", False: "NO", None: "-"}[check.ok], check.detail)
+        detail = check.detail + (f" (enable with {check.enable})" if check.enable else "")
+        table.add_row(check.name, check.mark, detail)
     return table
 
 
@@ -169,6 +170,13 @@ def replicate_command(
     ] = False,
     timeout: TimeoutOption = 60.0,
     kms: KmsOption = None,
+    allow_skipped: Annotated[
+        bool,
+        typer.Option(
+            "--allow-skipped",
+            help="Place the replica even when a check could not run (e.g. no KMS known to check registration).",
+        ),
+    ] = False,
     rpc_url: RpcUrlOption = None,
     chain_id: ChainIdOption = None,
     private_key: PrivateKeyOption = None,
@@ -181,7 +189,8 @@ def replicate_command(
 
     The app's contract is asked first: is the node's device allowed (or allowAnyDevice on), is the
     CVM's compose hash allowed, is the app registered with its KMS? Any "no" is printed with the
-    command that fixes it and nothing is changed (exit 1). With --allow-device, a missing device is
+    command that fixes it and nothing is changed (exit 1). A check that could not run (no KMS known)
+    stops it too (exit 3, undecided), unless --allow-skipped. With --allow-device, a missing device is
     added (addDevice, signed by the app owner) and the replica is registered only once that
     transaction is mined (within --timeout): a replica is never recorded on a node the chain refuses.
 
@@ -209,7 +218,8 @@ def replicate_command(
         record = chain_of(plane, str(source["app"]), chain)
         contract = AppAuth.open(chain, str(source["app"]))
         registry = kms_for(chain, kms, record.get("kms") if record else None)
-        checks = preflight(PreflightInput(contract, manifest_hash, device, node, registry))
+        # the replica boots its source's OS image, which is not known here: no OS image check
+        checks = preflight(PreflightInput(contract, manifest_hash, device, node, registry, image_checks=False))
         device_check = next(c for c in checks if c.name == "device")
         fixable = allow_device and device_check.ok is False
         failing = [c for c in checks if c.ok is False]
@@ -229,6 +239,17 @@ def replicate_command(
             if json_out:
                 emit(True, data | {"replicated": False, "cvm": None}, lambda: None)
             raise OperationFailed(refusal(f"a replica of {source['name']} on {node}", blocking, hint))
+        skips = [c for c in checks if c.skipped]
+        if skips and not allow_skipped:
+            if json_out:
+                emit(True, data | {"replicated": False, "cvm": None}, lambda: None)
+            raise Undecided(
+                f"a replica of {source['name']} on {node} is undecided: {len(skips)} check(s) could not run; "
+                f"nothing was changed:\n{skipped_summary(checks)}\n"
+                "give what they need and rerun, or pass --allow-skipped to place it without them"
+            )
+        if skips:
+            note(f"--allow-skipped: not checked: {', '.join(c.name for c in skips)}")
 
         data["device"] = None
         if fixable:

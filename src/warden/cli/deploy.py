@@ -16,6 +16,7 @@ from warden.chain.app import AppAuth
 from warden.chain.inputs import hex0x, parse_address
 from warden.chain.kms import KmsRegistry
 from warden.chain.tx import execute, require_success
+from warden.cli.app import NEW_APP_RECHECK
 from warden.cli.common import (
     ApiTokenOption,
     ApiUrlOption,
@@ -116,7 +117,7 @@ def deploy_command(
                 )
             if device is None and not contract.allow_any_device():
                 raise BadInput(f"node {node} has no known device id yet (it has not posted a quote): cannot check it")
-            checks = preflight(PreflightInput(contract, manifest_hash, device, node, registry))
+            checks = preflight(PreflightInput(contract, manifest_hash, device, node, registry, image_checks=False))
             failing = [c for c in checks if c.ok is False]
             if failing:
                 if json_out:
@@ -194,6 +195,6 @@ def _new_app(
         compose_hash=manifest_hash,
     )
     (outcome,) = execute(registry.chain, signer, [request], timeout=timeout)
-    receipt = require_success(outcome).receipt
+    receipt = require_success(outcome, NEW_APP_RECHECK.format(tx=outcome.tx_hash)).receipt
     assert receipt is not None and outcome.tx_hash is not None
     return registry.app_from_receipt(receipt), outcome.tx_hash

@@ -15,6 +15,7 @@ from warden.chain.inputs import hex0x, parse_address, parse_bytes32
 from warden.chain.kms import KmsRegistry, LazyKmsRegistry
 from warden.chain.rpc import RpcClient
 from warden.chain.tx import check_owner
+from warden.cli.changes import raise_if_unmined
 from warden.cli.common import (
     ChainIdOption,
     JsonOption,
@@ -199,7 +200,7 @@ def _change_os_images(
     check_owner(registry.owner(), signer, f"KMS {registry.address}")
     spec = AllowlistSpec(registry, "allowedOsImages", registry.add_os_image, registry.remove_os_image)
     results = change(registry.chain, signer, spec, ids, add=add, wait=wait, timeout=timeout)
-    data = {"kms": registry.address, "results": [r.as_json("os_image_hash") for r in results]}
+    data: dict[str, Any] = {"kms": registry.address, "results": [r.as_json("os_image_hash") for r in results]}
 
     def human() -> None:
         for r in results:
@@ -207,6 +208,9 @@ def _change_os_images(
             stdout.print(line + (f"  ({r.error})" if r.error else ""), markup=False)
 
     emit(json_out, data, human)
+    raise_if_unmined(
+        data["results"], wait=wait, timeout=timeout, recheck=f"warden kms os-image list --kms {registry.address}"
+    )
     if any(r.status == "failed" for r in results):
         raise typer.Exit(1)
 

@@ -1,4 +1,5 @@
-"""`warden preflight`: before a deploy, would this manifest on this node be allowed? Exit 1 if not."""
+"""`warden preflight`: before a deploy, would this manifest on this node be allowed? Exit 1 if not, 3 if a
+check could not run (undecided)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from warden.cli.common import (
     NodesFileOption,
     RpcUrlOption,
     emit,
+    note,
     stdout,
 )
 from warden.cli.connect import app_address, connect, load_inventory
@@ -27,9 +29,9 @@ from warden.cli.kms import KmsOption
 from warden.compose.hashing import compose_hash
 from warden.compose.manifest import load_manifest
 from warden.devnet.state import load_state
-from warden.errors import BadInput
+from warden.errors import BadInput, Undecided
 from warden.fleet.devices import resolve_devices
-from warden.fleet.preflight import PreflightInput, preflight
+from warden.fleet.preflight import PreflightInput, decision, preflight, skipped_summary
 from warden.kms.client import KmsClient
 
 
@@ -49,6 +51,12 @@ def preflight_command(
         str | None, typer.Option("--guest-version", metavar="VERSION", help="dstack guest image version, e.g. 0.5.7.")
     ] = None,
     nodes_file: NodesFileOption = None,
+    allow_skipped: Annotated[
+        bool,
+        typer.Option(
+            "--allow-skipped", help="Exit 0 even when some checks could not run (they are still listed as skipped)."
+        ),
+    ] = False,
     rpc_url: RpcUrlOption = None,
     chain: ChainOption = None,
     chain_id: ChainIdOption = None,
@@ -57,7 +65,9 @@ def preflight_command(
     """Check a release before it ships: compose hash, device, registration, OS image, KMS version.
 
     Every "no" comes with the command that fixes it; exit 1 when the CVM would be refused, so CI can
-    gate a release on it.
+    gate a release on it. A check that cannot run (no KMS known, no --node/--device, no --os-image) is
+    listed as skipped with the flag that enables it, and the exit code is then 3 (undecided), never a
+    pass, unless --allow-skipped.
 
     Example: warden preflight 0x7553…14F1 --compose app-compose.json --node prod6 --nodes-file nodes.json
     """
@@ -81,12 +91,15 @@ def preflight_command(
     gateway = bool(fields.get("gateway_enabled", fields.get("tproxy_enabled", False)))
     checks = preflight(PreflightInput(app, compose_hash(raw), device_id, node, registry, image, gateway, meta,
                                       guest_version))  # fmt: skip
-    refused = any(c.ok is False for c in checks)
+    verdict = decision(checks)
+    skips = [c.name for c in checks if c.skipped]
     data = {
         "app": app.address,
         "compose_hash": hex0x(compose_hash(raw)),
         "device_id": hex0x(device_id) if device_id else None,
-        "allowed": not refused,
+        "allowed": verdict == "allowed",
+        "decision": verdict,
+        "skipped": skips,
         "checks": [c.as_json() for c in checks],
         "warnings": list(manifest.warnings),
     }
@@ -94,14 +107,26 @@ def preflight_command(
     def human() -> None:
         table = Table("check", "", "detail", "fix")
         for c in checks:
-            mark = {True: "yes", False: "NO", None: "-"}[c.ok]
-            table.add_row(c.name, mark, c.detail, c.fix or "")
+            table.add_row(c.name, c.mark, c.detail, c.fix or (f"enable with {c.enable}" if c.enable else ""))
         stdout.print(table)
-        stdout.print("would be REFUSED" if refused else "would be allowed")
+        if verdict == "refused":
+            stdout.print("would be REFUSED")
+        elif verdict == "undecided":
+            stdout.print(f"UNDECIDED: {len(skips)} check(s) could not run ({', '.join(skips)})")
+        else:
+            stdout.print("would be allowed")
 
     emit(json_out, data, human)
-    if refused:
+    if verdict == "refused":
         raise typer.Exit(1)
+    if verdict == "undecided":
+        if allow_skipped:
+            note(f"--allow-skipped: not checked: {', '.join(skips)}")
+            return
+        raise Undecided(
+            f"undecided: {len(skips)} check(s) could not run, so this is not a pass:\n{skipped_summary(checks)}\n"
+            "give what they need and rerun, or pass --allow-skipped to accept the gap"
+        )
 
 
 def _registry(app: AppAuth, kms: str | None) -> KmsRegistry | None:

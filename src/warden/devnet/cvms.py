@@ -7,10 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from eth_account import Account
-from eth_account.messages import encode_defunct
-
 from warden.chain.inputs import hex0x
+from warden.chain.signer import eth_account_class
 from warden.compose.hashing import compose_hash
 from warden.compose.manifest import load_manifest
 from warden.devnet.fleet import (
@@ -174,7 +172,9 @@ def sign(paths: Paths, state: DevnetState, name: str, message: str) -> dict[str,
     finally:
         guest.kms.close()
     key = guest.get_key(SHARED_KEY_PATH, SHARED_KEY_PURPOSE).key
-    account = Account.from_key(key)
+    account = eth_account_class().from_key(key)
+    from eth_account.messages import encode_defunct  # after eth_account_class(), which tames py_ecc's import
+
     signed = account.sign_message(encode_defunct(text=message))
     return {"address": account.address, "signature": hex0x(bytes(signed.signature))}
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from warden.chain.inputs import hex0x, parse_hex
+from warden.chain.inputs import hex0x, parse_bytes32, parse_hex, parse_ppid
 from warden.errors import BadInput
 
 
@@ -128,8 +128,8 @@ def parse_nodes(data: Any, source: str) -> list[Node]:
         nodes.append(
             Node(
                 name=name.strip(),
-                device_id=_optional_hex(entry.get("device_id"), f"{where} ({name}): device_id", 32),
-                ppid=_optional_hex(entry.get("ppid"), f"{where} ({name}): ppid", None),
+                device_id=_optional_hex(entry.get("device_id"), f"{where} ({name}): device_id", parse_bytes32),
+                ppid=_optional_hex(entry.get("ppid"), f"{where} ({name}): ppid", parse_ppid),
                 region=_optional_str(entry.get("region")),
                 status=_optional_str(entry.get("status")),
                 former_device_ids=_former_ids(entry.get("former_device_ids"), f"{where} ({name}): former_device_ids"),
@@ -146,12 +146,12 @@ def _former_ids(value: Any, what: str) -> tuple[bytes, ...]:
     return tuple(parse_hex(str(v), what, 32) for v in value)
 
 
-def _optional_hex(value: Any, what: str, length: int | None) -> bytes | None:
+def _optional_hex(value: Any, what: str, parse: Callable[[str, str], bytes]) -> bytes | None:
     if value in (None, "", "-"):
         return None
     if not isinstance(value, str):
         raise BadInput(f"invalid {what}: expected hex text")
-    return parse_hex(value, what, length)
+    return parse(value, what)
 
 
 def _optional_str(value: Any) -> str | None:

@@ -1,13 +1,15 @@
 """Preflight: would this exact manifest, on this node, get its keys? Asked of the chain before a deploy.
 
 Each check says yes or no, why, and the command that fixes a no. When the KMS registry, the device and
-the OS image are known, the last word is `DstackKms.isAppAllowed` itself, the call the KMS makes.
+the OS image are known, the last word is `DstackKms.isAppAllowed` itself, the call the KMS makes. A check
+that cannot run (no KMS known, no device, no OS image) is listed as skipped, with the flag that lets it
+run: a preflight with a skipped check is undecided, never a pass.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from warden.chain.app import AppAuth, BootCheck
 from warden.chain.inputs import hex0x
@@ -15,17 +17,59 @@ from warden.chain.kms import KmsRegistry
 from warden.errors import BadInput
 
 CSR_V2_SINCE = (0, 5, 6)
+KMS_ENABLE = "--kms ADDR (or WARDEN_KMS)"
+DEVICE_ENABLE = "--node NAME (with --nodes-file) or --device HEX"
+OS_IMAGE_ENABLE = "--os-image HASH"
+
+CheckStatus = Literal["ok", "failed", "skipped", "info"]
+Decision = Literal["allowed", "refused", "undecided"]
 
 
 @dataclass(frozen=True)
 class Check:
     name: str
-    ok: bool | None  # None: not checked (missing input) or only informative
-    detail: str
+    ok: bool | None  # None: skipped (could not run) or only informative
+    detail: str  # for a skipped check: why it could not run
     fix: str | None = None
+    enable: str | None = None  # a skipped check: the flag or environment variable that lets it run
+    skipped: bool = False
+
+    @property
+    def status(self) -> CheckStatus:
+        if self.skipped:
+            return "skipped"
+        if self.ok is None:
+            return "info"
+        return "ok" if self.ok else "failed"
+
+    @property
+    def mark(self) -> str:
+        return {"ok": "yes", "failed": "NO", "skipped": "SKIPPED", "info": "-"}[self.status]
 
     def as_json(self) -> dict[str, Any]:
-        return {"check": self.name, "ok": self.ok, "detail": self.detail, "fix": self.fix}
+        data = {"name": self.name, "check": self.name, "status": self.status, "ok": self.ok,
+                "reason": self.detail, "detail": self.detail, "fix": self.fix}  # fmt: skip
+        if self.enable:
+            data["enable"] = self.enable
+        return data
+
+
+def skipped(name: str, reason: str, enable: str) -> Check:
+    return Check(name, None, reason, enable=enable, skipped=True)
+
+
+def decision(checks: list[Check]) -> Decision:
+    """refused if any check fails, else undecided if any could not run, else allowed."""
+    if any(c.ok is False for c in checks):
+        return "refused"
+    if any(c.skipped for c in checks):
+        return "undecided"
+    return "allowed"
+
+
+def skipped_summary(checks: list[Check]) -> str:
+    """Which checks could not run and what lets each run, one per line."""
+    return "\n".join(f"  {c.name}: {c.detail}; enable with {c.enable}" for c in checks if c.skipped)
 
 
 @dataclass(frozen=True)
@@ -39,6 +83,8 @@ class PreflightInput:
     gateway_enabled: bool = False
     kms_meta: dict[str, Any] | None = None  # GetMeta of the KMS the CVM will ask
     guest_version: str | None = None
+    # the OS image and DstackKms.isAppAllowed checks: off for a replica, which boots its source's image
+    image_checks: bool = True
 
 
 def preflight(given: PreflightInput) -> list[Check]:
@@ -55,8 +101,10 @@ def preflight(given: PreflightInput) -> list[Check]:
 
     allow_any = app.allow_any_device()
     if given.device_id is None:
-        detail = "allowAnyDevice is on" if allow_any else "no --node or --device given: not checked"
-        checks.append(Check("device", True if allow_any else None, detail))
+        if allow_any:
+            checks.append(Check("device", True, "allowAnyDevice is on"))
+        else:
+            checks.append(skipped("device", "no target node or device given", DEVICE_ENABLE))
     elif allow_any:
         checks.append(Check("device", True, f"allowAnyDevice is on: {device_ref} may boot"))
     else:
@@ -72,9 +120,26 @@ def preflight(given: PreflightInput) -> list[Check]:
 
     if given.kms is not None:
         checks.extend(_registry_checks(given))
+    else:
+        why = "no DstackKms known (no --kms, WARDEN_KMS, KMS_CONTRACT_ADDR or devnet)"
+        checks.append(skipped("registered", why, KMS_ENABLE))
+        if given.image_checks:
+            image_needs = [KMS_ENABLE] + ([OS_IMAGE_ENABLE] if given.os_image_hash is None else [])
+            checks.append(skipped("os image", why, " + ".join(image_needs)))
+            checks.append(skipped("DstackKms.isAppAllowed", why, _allowed_enable(given)))
     if given.kms_meta is not None:
         checks.extend(_kms_checks(given))
+    elif given.guest_version:
+        checks.append(skipped("certificate", "no KMS URL given to ask for its CSR API versions", "--kms-url URL"))
     return checks
+
+
+def _allowed_enable(given: PreflightInput) -> str:
+    """The flags DstackKms.isAppAllowed still needs."""
+    missing = [KMS_ENABLE] if given.kms is None else []
+    missing += [DEVICE_ENABLE] if given.device_id is None else []
+    missing += [OS_IMAGE_ENABLE] if given.os_image_hash is None else []
+    return " + ".join(missing)
 
 
 def _registry_checks(given: PreflightInput) -> list[Check]:
@@ -87,7 +152,13 @@ def _registry_checks(given: PreflightInput) -> list[Check]:
         f"app is {'' if registered else 'NOT '}registered with DstackKms {kms.address}",
         None if registered else f"call DstackKms({kms.address}).registerApp({app.address}) (anyone may)",
     ))  # fmt: skip
-    if given.os_image_hash is not None:
+    if not given.image_checks:
+        return checks
+    if given.os_image_hash is None:
+        why = "no OS image hash given"
+        checks.append(skipped("os image", why, OS_IMAGE_ENABLE))
+        checks.append(skipped("DstackKms.isAppAllowed", why, _allowed_enable(given)))
+    else:
         image_ok = kms.is_os_image_allowed(given.os_image_hash)
         checks.append(Check(
             "os image", image_ok, f"{hex0x(given.os_image_hash)} is {'' if image_ok else 'NOT '}allowed by the KMS",
@@ -97,6 +168,8 @@ def _registry_checks(given: PreflightInput) -> list[Check]:
             boot = BootCheck(app.address, given.compose_hash, given.device_id, os_image_hash=given.os_image_hash)
             allowed, reason = kms.is_app_allowed(boot)
             checks.append(Check("DstackKms.isAppAllowed", allowed, "allowed" if allowed else f"refused: {reason}"))
+        else:
+            checks.append(skipped("DstackKms.isAppAllowed", "no target node or device given", _allowed_enable(given)))
     return checks
 
 

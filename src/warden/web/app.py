@@ -13,6 +13,11 @@ from warden.web import api, dashboard
 from warden.web.plane import ControlPlane
 
 MAX_BODY = 1 << 20  # node quotes are a few KiB, dashboard forms a few hundred bytes
+EVERY_RESPONSE_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+}
 
 
 def error_status(exc: WardenError) -> int:
@@ -31,8 +36,10 @@ def create_control_plane_app(plane: ControlPlane) -> FastAPI:
         redoc_url=None,
     )
     app.state.plane = plane
-    # the dashboard's pages set their own, stricter headers (warden.web.dashboard.SECURITY_HEADERS)
-    app.add_middleware(BodyGuard, max_bytes=MAX_BODY, headers=API_HEADERS, header_prefixes=("/api", "/health"))
+    # the dashboard's pages set their own, stricter headers (warden.web.dashboard.SECURITY_HEADERS); the rest
+    # (static files, error answers, the API docs) still may not be sniffed or framed
+    app.add_middleware(BodyGuard, max_bytes=MAX_BODY, headers=API_HEADERS, header_prefixes=("/api", "/health"),
+                       all_paths_headers=EVERY_RESPONSE_HEADERS)  # fmt: skip
 
     @app.exception_handler(WardenError)
     async def warden_error(_request: Request, exc: WardenError) -> JSONResponse:
