@@ -144,3 +144,11 @@ def test_bad_database_urls_are_refused_clearly() -> None:
         engine_for("not a url")
     with pytest.raises(BadInput, match="unsupported database"):
         engine_for("mysql://root@127.0.0.1/test")
+
+
+def test_a_workspace_made_with_a_configured_token_has_that_token_only(fleet: Fleet) -> None:
+    token = "wdn_" + "c" * 40
+    ref = fleet.ensure_workspace("devnet", token)
+    assert fleet.ensure_workspace("devnet", token) == ref  # the next start finds it
+    assert fleet.workspace_for_token(token) == ref
+    assert {w.name: w.tokens for w in fleet.workspaces()} == {"devnet": 1}  # no token nobody was shown

@@ -217,6 +217,10 @@ class Fleet:
 
     def create_workspace(self, name: str) -> tuple[WorkspaceRef, str]:
         """A new workspace and its first API token (shown once: only its hash is kept)."""
+        ref = self._new_workspace(name)
+        return ref, self.issue_token(ref, "default")
+
+    def _new_workspace(self, name: str) -> WorkspaceRef:
         name = _name(name, "workspace name")
         try:
             with self.session() as s:
@@ -226,7 +230,7 @@ class Fleet:
                 ref = WorkspaceRef(workspace.id, workspace.name)
         except IntegrityError:
             raise BadInput(f"workspace {name!r} exists already") from None
-        return ref, self.issue_token(ref, "default")
+        return ref
 
     def has_workspaces(self) -> bool:
         with self.session() as s:
@@ -244,7 +248,8 @@ class Fleet:
         try:
             ref = self.workspace(name)
         except NotFound:
-            ref, _ = self.create_workspace(name)
+            # with a configured token, no other token is made: nobody would know it
+            ref = self._new_workspace(name) if token is not None else self.create_workspace(name)[0]
         if token is not None and self.workspace_for_token(token) != ref:
             self.add_token(ref, token, "configured")
         return ref
