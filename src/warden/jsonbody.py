@@ -19,7 +19,9 @@ from warden.errors import BadInput
 MAX_DEPTH = 64  # a dstack request nests 3 or 4 levels; 64 leaves room and is far below any stack limit
 PYTHON_RECURSION_LIMIT = 1000  # CPython's default
 
-_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)  # a JSON string: a backslash escapes one character
+# a JSON string (a backslash escapes one character), or an unterminated one up to the end: every match that
+# starts succeeds, so each character is read once (a pattern that can fail after a long scan is quadratic)
+_STRING = re.compile(r'"[^"\\]*(?:\\(?:.|\Z)[^"\\]*)*(?:"|\Z)', re.DOTALL)
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
 _STEP = [1 if b in b"[{" else -1 if b in b"]}" else 0 for b in range(256)]
 
@@ -41,8 +43,8 @@ def nests_deeper_than(body: bytes | str, max_depth: int = MAX_DEPTH) -> bool:
             return False  # json.loads refuses it before decoding anything
     if body.count("[") + body.count("{") <= max_depth:
         return False
-    # escaped backslashes, then strings, out (an unterminated string stays: its brackets count, never fewer
-    # than the decoder would open); then only the brackets, as bytes, and the deepest running count
+    # escaped backslashes, then strings, out (an unterminated string's brackets are never opened by the decoder
+    # either); then only the brackets, as bytes, and the deepest running count
     structure = _STRING.sub("", body.replace("\\\\", "")).encode("utf-8", "surrogatepass")
     brackets = structure.translate(None, _NOT_BRACKETS)
     return max(accumulate(map(_STEP.__getitem__, brackets)), default=0) > max_depth  # C loops, no recursion
