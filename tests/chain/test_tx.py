@@ -101,9 +101,7 @@ def test_wait_all_deadline_leaves_transactions_pending_with_their_hash(manual: M
     (outcome,) = outcomes
     assert outcome.status == "pending"
     assert outcome.tx_hash is not None
-    assert outcome.error is not None
-    assert outcome.tx_hash in outcome.error
-    assert "not mined within 0.5 s" in outcome.error
+    assert outcome.error == "not mined within 0.5 s"  # the hash is shown beside it, not repeated in it
     assert seen and seen[-1] == (0, 1)
     # it is still in the pool: mining it later settles it
     manual.mine()

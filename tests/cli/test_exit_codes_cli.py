@@ -3,19 +3,23 @@ and a keystore that is not one is bad input (2) before any password prompt or tr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from typer.testing import CliRunner
 
 from tests.support.chain import deploy_app
 from tests.support.cli import Run, assert_clean_error, warden
 from warden.chain.app import AppAuth
 from warden.chain.connection import Chain
 from warden.chain.kms import KmsRegistry
-from warden.chain.signer import Signer
+from warden.chain.signer import Signer, eth_account_class
+from warden.cli.main import app as cli_app
 from warden.devnet.anvil import DEV_PRIVATE_KEY, Anvil
+from warden.devnet.state import DevnetState, save_state
 
 DEVICE = "0x" + "d1" * 32
 HASH = "0x" + "c1" * 32
@@ -64,7 +68,8 @@ def test_allow_devices_add_wait_timeout_exits_1_with_the_pending_tx(anvil: Anvil
     with no_mining(chain):
         table = warden("allow-devices", "remove", app.address, DEVICE, "--wait", "--timeout", "0.5", env=env(anvil))
     assert_unmined(table, f"warden allow-devices list {app.address}")
-    assert "pending" in table.stdout and "0x" in table.stdout
+    tx = table.stderr.split("(tx ", 1)[1].split(")", 1)[0]
+    assert "pending" in table.stdout and table.stdout.count(tx) == 1  # in the tx column, not again in the status
     assert "(or rerun with --wait)" not in table.stderr  # it was waited for
 
 
@@ -137,3 +142,63 @@ def test_a_keystore_that_is_a_directory_is_bad_input(anvil: Anvil, app: AppAuth,
     run = warden("allow-devices", "add", app.address, DEVICE, "--keystore", str(tmp_path),
                  env={"ETH_RPC_URL": anvil.url})  # fmt: skip
     assert_clean_error(run, 2, str(tmp_path), "is a directory")
+
+
+# -- a named signer is never swapped for another --------------------------------------------------------------
+
+
+def fast_keystore(path: Path, key: str, password: str) -> Path:
+    """A real version 3 keystore with a fast KDF, so the test stays quick."""
+    account = eth_account_class()
+    path.write_text(json.dumps(account.encrypt(bytes.fromhex(key.removeprefix("0x")), password, kdf="pbkdf2",
+                                               iterations=2)))  # fmt: skip
+    return path
+
+
+def test_on_the_devnet_a_bad_named_signer_is_an_error_not_the_devnet_key(
+    anvil: Anvil, chain: Chain, owner: Signer, kms: KmsRegistry, app: AppAuth, isolated_env: Path, tmp_path: Path
+) -> None:
+    """With a devnet running, a missing keystore or a malformed key used to fall back to the devnet's test
+    key (the app owner here) and succeed: the user named a signer, so that one signs or nothing does."""
+    save_state(DevnetState(rpc_url=anvil.url, chain_id=chain.chain_id, anvil_pid=0, owner=owner.address,
+                           kms=kms.address, kms_implementation=kms.address, app_implementation=kms.address),
+               isolated_env)  # fmt: skip
+    keystore = fast_keystore(tmp_path / "owner.json", DEV_PRIVATE_KEY, "right")
+    rpc = {"ETH_RPC_URL": anvil.url}
+    nonce = chain.nonce(owner.address, "latest")
+    for extra_env, phrase in (
+        ({"WARDEN_KEYSTORE": "/nonexistent.json"}, "keystore /nonexistent.json does not exist"),
+        ({"PRIVATE_KEY": "0x1234"}, "invalid private key from PRIVATE_KEY"),
+        ({"WARDEN_KEYSTORE": str(keystore), "WARDEN_KEYSTORE_PASSWORD": "wrong"}, str(keystore)),
+    ):
+        run = warden("allow-devices", "add", app.address, DEVICE, "--wait", env=rpc | extra_env)
+        assert_clean_error(run, 2, phrase)
+        assert "devnet's test key" not in run.stderr
+    flag = warden("allow-devices", "add", app.address, DEVICE, "--keystore", "/nonexistent.json", env=rpc)
+    assert_clean_error(flag, 2, "does not exist")
+    assert chain.nonce(owner.address, "latest") == nonce
+    assert not app.is_device_allowed(bytes.fromhex(DEVICE[2:]))
+
+    # no signer named at all: the devnet's key, said on stderr (unchanged)
+    unnamed = warden("allow-devices", "add", app.address, DEVICE, "--wait", "--json", env=rpc)
+    assert unnamed.exit_code == 0, unnamed.stderr
+    assert "signing with the devnet's test key" in unnamed.stderr
+    assert [r["status"] for r in unnamed.json()["results"]] == ["added"]
+
+
+def test_a_keystore_password_with_no_terminal_is_read_from_stdin_or_is_bad_input(
+    anvil: Anvil, chain: Chain, owner: Signer, app: AppAuth, tmp_path: Path
+) -> None:
+    keystore = fast_keystore(tmp_path / "owner.json", DEV_PRIVATE_KEY, "right")
+    args = ["allow-devices", "add", app.address, DEVICE, "--keystore", str(keystore), "--wait"]
+    rpc = {"ETH_RPC_URL": anvil.url}
+    nonce = chain.nonce(owner.address, "latest")
+
+    nothing = warden(*args, env=rpc)  # no WARDEN_KEYSTORE_PASSWORD, nothing on stdin: not `Aborted!` (exit 1)
+    assert_clean_error(nothing, 2, f"password for keystore {keystore}", "no terminal", "WARDEN_KEYSTORE_PASSWORD")
+    assert "Aborted" not in nothing.stderr and "GetPassWarning" not in nothing.stderr
+    assert chain.nonce(owner.address, "latest") == nonce
+
+    piped = CliRunner().invoke(cli_app, [*args, "--json"], input="right\n", env=rpc, catch_exceptions=False)
+    assert piped.exit_code == 0, piped.stderr
+    assert [r["status"] for r in json.loads(piped.stdout)["results"]] == ["added"]

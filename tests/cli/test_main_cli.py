@@ -17,8 +17,11 @@ WARDEN = str(Path(sys.executable).parent / "warden")
 def test_help_lists_every_command_group_allowlists_first() -> None:
     run = warden("--help")
     assert run.exit_code == 0, run.stderr
-    listed = [line.split()[0] for line in run.stdout.split("Commands:")[1].splitlines() if line.strip()]
+    commands, epilog = run.stdout.split("Commands:")[1].split("\n\n", 1)
+    listed = [line.split()[0] for line in commands.splitlines() if line.strip()]
     assert listed == [*COMMANDS, "version"]
+    assert "Exit codes: 0 ok, 1 failed or refused, 2 bad input, 3 undecided" in " ".join(epilog.split())
+    assert "docs/exit-codes.md" in epilog
     for name in COMMANDS:  # each one loads and answers its own --help
         sub = warden(name, "--help")
         assert sub.exit_code == 0 and f"Usage: warden {name}" in sub.stdout, (name, sub.stderr)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from warden.errors import BadInput
+from warden.identity.device import PPID_BYTES
 
 HEX_DIGITS = set("0123456789abcdefABCDEF")
-PPID_BYTES = 16  # Intel's Platform Provisioning ID, as the PCK certificate carries it
 
 
 def parse_hex(text: str, what: str, length: int | None = None) -> bytes:

@@ -186,7 +186,7 @@ def wait_all(
         rounds += 1
     for outcome in waiting:
         if outcome.status == "pending":
-            outcome.error = f"not mined within {timeout:g} s (tx {outcome.tx_hash})"
+            outcome.error = f"not mined within {timeout:g} s"  # the tx hash is shown beside it
     return list(outcomes)
 
 
@@ -213,7 +213,8 @@ def require_success(outcome: TxOutcome, recheck: str | None = None) -> TxOutcome
     """
     if outcome.status == "pending":
         then = f"; {recheck}" if recheck else f"; look up tx {outcome.tx_hash} later to check"
-        raise OperationFailed(f"{outcome.request.label} was sent but {outcome.error or 'not mined'}{then}")
+        why = outcome.error or "not mined"
+        raise OperationFailed(f"{outcome.request.label} was sent but {why} (tx {outcome.tx_hash}){then}")
     if outcome.status != "mined":
         detail = outcome.error or outcome.status
         raise OperationFailed(f"{outcome.request.label} {outcome.status}: {detail}")

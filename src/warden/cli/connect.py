@@ -4,6 +4,7 @@ or the running devnet."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -157,14 +158,14 @@ def signer_for(chain: Chain, private_key: str | None, keystore: str | None) -> S
     """Flag, keystore or PRIVATE_KEY; on the devnet with none of them, the devnet's public test key."""
     if private_key:
         note("warning: a private key on the command line shows in shell history and `ps`; prefer PRIVATE_KEY")
-    try:
-        return load_signer(private_key=private_key, keystore=keystore, ask_password=ask_password)
-    except BadInput:
+    # only when no signer was named at all: a bad keystore or key must be an error, never another key signing
+    named = private_key or keystore or os.environ.get("WARDEN_KEYSTORE") or os.environ.get("PRIVATE_KEY")
+    if not named:
         state = load_state()
-        if state is not None and chain.rpc.url == state.rpc_url and not private_key and not keystore:
+        if state is not None and chain.rpc.url == state.rpc_url:
             note("signing with the devnet's test key")
             return signer_from_key(DEV_PRIVATE_KEY, "devnet")
-        raise
+    return load_signer(private_key=private_key, keystore=keystore, ask_password=ask_password)
 
 
 def contract_address(value: str | None, env_names: tuple[str, ...], devnet_field: str, what: str) -> str:
@@ -182,7 +183,14 @@ def contract_address(value: str | None, env_names: tuple[str, ...], devnet_field
 
 
 def ask_password(prompt: str) -> str:
-    return str(typer.prompt(prompt, hide_input=True))
+    """Ask on the terminal, or read one line piped on stdin; no input at all is bad input, not `Aborted!`."""
+    if sys.stdin is not None and sys.stdin.isatty():
+        return str(typer.prompt(prompt.rstrip().rstrip(":"), hide_input=True))  # typer adds its own ": "
+    line = sys.stdin.readline() if sys.stdin is not None else ""
+    if not line:
+        raise BadInput(f"{prompt.rstrip().rstrip(':')}: none given and no terminal to ask on; "
+                       "set WARDEN_KEYSTORE_PASSWORD")  # fmt: skip
+    return line.rstrip("\r\n")
 
 
 def inventory_database(database_url: str | None) -> str:

@@ -65,6 +65,10 @@ app = new_app(
     "from the chain itself.",
 )
 app.info.cls = LazyGroup
+app.info.epilog = (
+    "Exit codes: 0 ok, 1 failed or refused, 2 bad input, 3 undecided (a check could not run), "
+    "4 changes pending; see docs/exit-codes.md."
+)
 
 
 @app.callback()

@@ -110,7 +110,7 @@ def preflight(given: PreflightInput) -> list[Check]:
     else:
         ok = app.is_device_allowed(given.device_id)
         checks.append(Check(
-            "device", ok, f"{device_ref} ({hex0x(given.device_id)}) is {'' if ok else 'NOT '}allowed",
+            "device", ok, f"{_device_label(given)} is {'' if ok else 'NOT '}allowed",
             None if ok else f"warden allow-devices add {app.address} {device_ref} --wait"
             f"  (or: warden allow-devices allow-any {app.address} --enable)",
         ))  # fmt: skip
@@ -132,6 +132,12 @@ def preflight(given: PreflightInput) -> list[Check]:
     elif given.guest_version:
         checks.append(skipped("certificate", "no KMS URL given to ask for its CSR API versions", "--kms-url URL"))
     return checks
+
+
+def _device_label(given: PreflightInput) -> str:
+    """`node (0x…)`, or the device id alone when no node name was given."""
+    device = hex0x(given.device_id) if given.device_id else "DEVICE"
+    return f"{given.node} ({device})" if given.node else device
 
 
 def _allowed_enable(given: PreflightInput) -> str:

@@ -6,6 +6,7 @@ import hashlib
 from typing import Literal
 
 DeviceIdFormula = Literal["ppid", "legacy"]
+PPID_BYTES = 16  # Intel's Platform Provisioning ID, as the PCK certificate carries it
 
 
 def device_id_from_ppid(ppid: bytes) -> bytes:

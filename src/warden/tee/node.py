@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, cast, get_args
 
 from warden.errors import BadInput
+from warden.identity.device import PPID_BYTES
 from warden.tee.pki import (
     TCB_SVNS,
     MockIntelPki,
@@ -29,7 +30,7 @@ from warden.tee.pki import (
 )
 from warden.tee.quote import MR_SIZE, build_tdx_quote
 
-PPID_SIZE = 16
+PPID_SIZE = PPID_BYTES
 NODE_FORMAT = 1
 
 
