@@ -29,6 +29,7 @@ from typing import Any
 import httpx
 from tests.support.flaky_proxy import FlakyProxy
 from tests.support.http_server import serve
+from tests.support.processes import free_port
 
 from bench.common import BenchResult
 from warden.chain.app import AppAuth
@@ -60,12 +61,6 @@ UNAVAILABLE = {"isAllowed": False, "reason": "authorization backend unavailable"
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def timed(count: int, request: Callable[[], httpx.Response], expect: Callable[[httpx.Response], bool]) -> list[float]:

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from tests.support.chain import STRANGER_KEY, THIRD_KEY
+from tests.support.processes import free_port
 from warden.chain.connection import Chain
 from warden.chain.deploy import KmsDeployment, deploy_kms
 from warden.chain.kms import KmsRegistry
@@ -58,3 +59,9 @@ def kms_deployment(chain: Chain, owner: Signer) -> KmsDeployment:
 @pytest.fixture
 def kms(chain: Chain, kms_deployment: KmsDeployment) -> KmsRegistry:
     return KmsRegistry.open(chain, kms_deployment.kms)
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """A URL on a 127.0.0.1 port nothing listens on (bound once, then closed)."""
+    return f"http://127.0.0.1:{free_port()}"

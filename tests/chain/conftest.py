@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 
 import pytest
@@ -28,12 +27,3 @@ def flaky_chain(flaky: FlakyProxy, chain: Chain) -> Iterator[Chain]:
         yield Chain(rpc, chain.chain_id)
     finally:
         rpc.close()
-
-
-@pytest.fixture
-def dead_url() -> str:
-    """A URL on a 127.0.0.1 port nothing listens on (bound once, then closed)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"

@@ -6,12 +6,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
-from urllib.parse import urlsplit
+from collections.abc import Iterator
 
 import pytest
 
 from tests.support.flaky_proxy import FlakyProxy
+from tests.support.processes import port_of, wait_until
 from warden.chain.circuit_breaker import CircuitBreaker, ProbeSchedule
 from warden.chain.connection import Chain
 from warden.chain.rpc import RpcClient, RpcRefused, RpcUnavailable
@@ -20,20 +20,6 @@ from warden.devnet.anvil import Anvil
 ANVIL_CHAIN_ID = "0x7a69"
 SECRET = "S3CRET-api-key-0123456789"
 QUICK = ProbeSchedule(first_delay=0.01, max_delay=0.05, timeout=0.5)
-
-
-def port_of(url: str) -> int:
-    port = urlsplit(url).port
-    assert port is not None
-    return port
-
-
-def wait_until(condition: Callable[[], bool], seconds: float = 15.0) -> None:
-    """Poll `condition` (the probe runs in the background); fail the test if it never holds."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition never held"
-        time.sleep(0.01)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
@@ -16,17 +15,12 @@ import httpx
 
 from tests.support.cli import WARDEN_ENV, assert_clean_error, warden
 from tests.support.flaky_proxy import FlakyProxy
+from tests.support.processes import free_port
 from warden.chain.kms import KmsRegistry
 from warden.devnet.anvil import Anvil
 from warden.tee.pki import MockIntelPki
 
 WARDEN = str(Path(sys.executable).parent / "warden")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def run_kms(

@@ -6,7 +6,6 @@ inject RPC faults. The proxy URL carries a fake API key in its path and query: n
 
 from __future__ import annotations
 
-import socket
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,15 +40,6 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     home = tmp_path / "warden-home"
     monkeypatch.setenv("WARDEN_HOME", str(home))
     return home
-
-
-@pytest.fixture
-def dead_url() -> str:
-    """A URL on a 127.0.0.1 port nothing listens on (bound once, then closed)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 @pytest.fixture(scope="module")

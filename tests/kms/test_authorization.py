@@ -5,11 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import re
-import signal
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -23,6 +18,7 @@ from tests.kms.conftest import ALLOWED_OS_IMAGE, GATEWAY_APP_ID, SECRET
 from tests.support.chain import deploy_app, send
 from tests.support.cli import assert_clean_error, warden
 from tests.support.flaky_proxy import FlakyProxy
+from tests.support.processes import auth_serve
 from warden.chain.app import ZERO_ADDRESS, AppAuth
 from warden.chain.connection import Chain
 from warden.chain.kms import KmsRegistry
@@ -326,31 +322,12 @@ def test_serve_help() -> None:
 
 
 def test_serve_runs_the_webhook_until_interrupted(anvil: Anvil, flaky: FlakyProxy, auth_kms: KmsRegistry) -> None:
-    rpc_url = f"{flaky.url}/v2/{SECRET}"
-    command = [sys.executable, "-m", "warden.cli.main", "auth", "serve", "--port", "0", "--kms", auth_kms.address]
-    process = subprocess.Popen(
-        [*command, "--rpc-url", rpc_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    watchdog = threading.Timer(30, process.kill)
-    watchdog.start()
-    try:
-        assert process.stdout is not None
-        banner = process.stdout.readline() + process.stdout.readline()
-        match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", banner)
-        assert match, banner
-        url = match.group(1)
-        health = httpx.get(url + "/", timeout=10).json()
+    with auth_serve(auth_kms.address, f"{flaky.url}/v2/{SECRET}", timeout=30) as served:
+        health = httpx.get(served.url + "/", timeout=10).json()
         assert (health["status"], health["kmsContractAddr"], health["ethRpcUrl"]) == ("ok", auth_kms.address, flaky.url)
         body = boot(h("nobody", 20)).webhook_json()
-        answer = httpx.post(url + "/bootAuth/app", json=body, timeout=10).json()
+        answer = httpx.post(served.url + "/bootAuth/app", json=body, timeout=10).json()
         assert answer == {"isAllowed": False, "reason": "App not registered", "gatewayAppId": GATEWAY_APP_ID}
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=15)
-    finally:
-        watchdog.cancel()
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 0, err
-    assert "POST /bootAuth/app" in out  # uvicorn's access log (on stdout)
-    assert SECRET not in banner + out + err
+    assert served.returncode == 0, served.err
+    assert "POST /bootAuth/app" in served.out  # uvicorn's access log (on stdout)
+    assert SECRET not in served.banner + served.out + served.err

@@ -7,16 +7,10 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
-import signal
 import subprocess
 import sys
-import threading
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import httpx
 import pytest
@@ -26,6 +20,7 @@ from tests.support.chain import deploy_app
 from tests.support.cli import assert_clean_error, warden
 from tests.support.flaky_proxy import FlakyProxy
 from tests.support.http_server import serve
+from tests.support.processes import auth_serve, port_of, wait_until
 from warden.chain.app import AppAuth
 from warden.chain.connection import Chain
 from warden.chain.deploy import KmsDeployment
@@ -51,20 +46,6 @@ ALLOWED = {"isAllowed": True, "reason": "", "gatewayAppId": GATEWAY_APP_ID}
 HEALTH_ERROR = {"status": "error", "message": BACKEND_UNAVAILABLE}
 COMPOSE = hashlib.sha256(b'{"name":"outage-demo","runner":"docker-compose"}').digest()
 DEVICE = hashlib.sha256(b"outage-device").digest()
-
-
-def port_of(url: str) -> int:
-    port = urlsplit(url).port
-    assert port is not None
-    return port
-
-
-def wait_until(condition: Callable[[], bool], seconds: float = 20.0) -> None:
-    """Poll `condition` (recovery is noticed by a background probe); fail the test if it never holds."""
-    deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition never held"
-        time.sleep(0.05)
 
 
 def service_rpc(dead_url: str) -> RpcClient:
@@ -229,19 +210,9 @@ def test_kms_starts_denies_keys_at_once_and_recovers_without_a_restart(
 def test_auth_serve_starts_with_the_rpc_down_and_recovers(
     anvil: Anvil, auth_kms: KmsRegistry, allowed_app: AppAuth, dead_url: str
 ) -> None:
-    command = [sys.executable, "-m", "warden.cli.main", "auth", "serve", "--port", "0", "--kms", auth_kms.address]
-    process = subprocess.Popen(
-        [*command, "--rpc-url", f"{dead_url}/v2/{SECRET}"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    watchdog = threading.Timer(60, process.kill)
-    watchdog.start()
-    try:
-        assert process.stdout is not None
-        banner = process.stdout.readline() + process.stdout.readline()
-        assert f"DstackKms {auth_kms.address} (chain not known yet) via {dead_url}" in banner
-        match = re.search(r"listening on (http://127\.0\.0\.1:\d+)", banner)
-        assert match, banner
-        url = match.group(1)
+    with auth_serve(auth_kms.address, f"{dead_url}/v2/{SECRET}") as served:
+        url = served.url
+        assert f"DstackKms {auth_kms.address} (chain not known yet) via {dead_url}" in served.banner
         body = app_boot(allowed_app)
         health = httpx.get(url + "/", timeout=10)
         assert (health.status_code, health.json()) == (500, HEALTH_ERROR)
@@ -251,17 +222,10 @@ def test_auth_serve_starts_with_the_rpc_down_and_recovers(
             wait_until(lambda: httpx.get(url + "/", timeout=10).status_code == 200)
             assert httpx.get(url + "/", timeout=10).json()["chainId"] == 31337
             assert httpx.post(url + "/bootAuth/app", json=body, timeout=10).json() == ALLOWED
-        process.send_signal(signal.SIGINT)
-        out, err = process.communicate(timeout=15)
-    finally:
-        watchdog.cancel()
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-    assert process.returncode == 0, err
-    assert "the chain does not answer yet" in err
-    assert err.count("refuses connections") == 1 and "answers again" in err
-    assert SECRET not in banner + out + err
+    assert served.returncode == 0, served.err
+    assert "the chain does not answer yet" in served.err
+    assert served.err.count("refuses connections") == 1 and "answers again" in served.err
+    assert SECRET not in served.banner + served.out + served.err
 
 
 def test_one_shot_commands_against_a_dead_rpc_still_fail_with_a_clear_message(

@@ -6,6 +6,7 @@ while it is up), as its administrator does; a workspace token cannot do any of t
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -169,7 +170,5 @@ def set_signer_command(
 
 def _password_env() -> dict[str, str]:
     """Only the keystore password from the environment: never fall back to PRIVATE_KEY here."""
-    import os
-
     password = os.environ.get("WARDEN_KEYSTORE_PASSWORD")
     return {"WARDEN_KEYSTORE_PASSWORD": password} if password is not None else {}
