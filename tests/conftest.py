@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -65,3 +68,13 @@ def kms(chain: Chain, kms_deployment: KmsDeployment) -> KmsRegistry:
 def dead_url() -> str:
     """A URL on a 127.0.0.1 port nothing listens on (bound once, then closed)."""
     return f"http://127.0.0.1:{free_port()}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The user's config file and cache dir are never read or written by the tests: both point into a
+    directory of this run (subprocesses inherit it); a developer's WARDEN_PROFILE is not applied."""
+    base = Path(tempfile.mkdtemp(prefix="warden-tests-"))
+    os.environ["XDG_CONFIG_HOME"] = str(base / "config")
+    os.environ["XDG_CACHE_HOME"] = str(base / "cache")
+    for name in ("WARDEN_PROFILE", "WARDEN_CONFIG"):
+        os.environ.pop(name, None)

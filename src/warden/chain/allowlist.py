@@ -1,7 +1,7 @@
-"""Change a set of 32-byte ids held by a contract (devices, compose hashes, OS images) as one batch.
+"""The on-chain settings warden changes: sets of 32-byte ids (devices, compose hashes, OS images) and the
+allowAnyDevice flag, each with how to read it in batches and the calls that change it.
 
-Read the current membership in one request, skip what is already in the wanted state, send the rest
-with consecutive nonces, and (when asked) wait and re-read so each item reports what the chain says.
+Writing them is `warden.changes`' job; this module only knows the contracts.
 """
 
 from __future__ import annotations
@@ -10,42 +10,55 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from warden.chain.connection import Chain
+from warden.chain.app import AppAuth
 from warden.chain.contract import Contract
 from warden.chain.history import read_history
 from warden.chain.inputs import hex0x
+from warden.chain.kms import KmsRegistry
 from warden.chain.logcache import LogCache
-from warden.chain.signer import Signer
-from warden.chain.tx import TxOutcome, TxRequest, send_all, wait_all
+from warden.chain.tx import TxRequest
 from warden.errors import BadInput
 
 BATCH_SIZE = 500  # calls per JSON-RPC batch: large enough to be fast, small enough for public nodes
 
-ItemStatus = Literal["added", "removed", "already-allowed", "not-allowed", "pending", "failed"]
-
-
-@dataclass
-class ItemResult:
-    id: bytes
-    status: ItemStatus
-    tx: str | None = None
-    error: str | None = None
-
-    def as_json(self, id_key: str) -> dict[str, str | None]:
-        data: dict[str, str | None] = {id_key: hex0x(self.id), "status": self.status, "tx": self.tx}
-        if self.error:
-            data["error"] = self.error
-        return data
+SetKind = Literal["device", "compose-hash", "os-image"]
 
 
 @dataclass(frozen=True)
 class AllowlistSpec:
-    """How one contract exposes one set: the membership getter and the add/remove request builders."""
+    """How one contract exposes one set: its kind, the membership getter and the add/remove request builders."""
 
     contract: Contract
+    kind: SetKind
     getter: str  # e.g. allowedDeviceIds
     add: Callable[[bytes], TxRequest]
     remove: Callable[[bytes], TxRequest]
+
+
+@dataclass(frozen=True)
+class FlagSpec:
+    """A boolean setting of a contract (allowAnyDevice): its getter and the request that sets it."""
+
+    contract: Contract
+    kind: Literal["allow-any-device"]
+    getter: str
+    set: Callable[[bool], TxRequest]
+
+
+def device_spec(app: AppAuth) -> AllowlistSpec:
+    return AllowlistSpec(app, "device", "allowedDeviceIds", app.add_device, app.remove_device)
+
+
+def compose_hash_spec(app: AppAuth) -> AllowlistSpec:
+    return AllowlistSpec(app, "compose-hash", "allowedComposeHashes", app.add_compose_hash, app.remove_compose_hash)
+
+
+def os_image_spec(kms: KmsRegistry) -> AllowlistSpec:
+    return AllowlistSpec(kms, "os-image", "allowedOsImages", kms.add_os_image, kms.remove_os_image)
+
+
+def allow_any_device_spec(app: AppAuth) -> FlagSpec:
+    return FlagSpec(app, "allow-any-device", "allowAnyDevice", app.set_allow_any_device)
 
 
 @dataclass(frozen=True)
@@ -98,74 +111,5 @@ def membership(spec: AllowlistSpec, ids: Sequence[bytes], block: int | str = "la
     return found
 
 
-@dataclass
-class Plan:
-    """Every item with its current status; `todo` are the ones a transaction must change."""
-
-    results: list[ItemResult]
-    todo: list[ItemResult]
-    add: bool
-
-    def requests(self, spec: AllowlistSpec) -> list[TxRequest]:
-        return [(spec.add if self.add else spec.remove)(r.id) for r in self.todo]
-
-
-def plan(spec: AllowlistSpec, ids: Sequence[bytes], *, add: bool) -> Plan:
-    """Read the current membership; items already in the wanted state are reported, not sent."""
-    current = membership(spec, ids)
-    results = [ItemResult(i, "already-allowed" if add else "not-allowed") for i in ids]
-    todo = [r for r, present in zip(results, current, strict=True) if present != add]
-    for item in todo:
-        item.status = "pending"
-    return Plan(results, todo, add)
-
-
-def apply(
-    chain: Chain,
-    signer: Signer,
-    spec: AllowlistSpec,
-    planned: Plan,
-    *,
-    wait: bool,
-    timeout: float = 60.0,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> list[ItemResult]:
-    """Send the plan's transactions with consecutive nonces; with `wait`, re-read the chain for each item."""
-    if not planned.todo:
-        return planned.results
-    outcomes = send_all(chain, signer, planned.requests(spec))
-    if wait:
-        wait_all(chain, outcomes, timeout=timeout, on_progress=on_progress)
-        after = membership(spec, [r.id for r in planned.todo])
-    else:
-        after = [not planned.add] * len(planned.todo)  # not re-read: report what was sent
-    for result, outcome, present in zip(planned.todo, outcomes, after, strict=True):
-        _settle(result, outcome, present == planned.add, planned.add)
-    return planned.results
-
-
-def change(
-    chain: Chain,
-    signer: Signer,
-    spec: AllowlistSpec,
-    ids: Sequence[bytes],
-    *,
-    add: bool,
-    wait: bool,
-    timeout: float = 60.0,
-    on_progress: Callable[[int, int], None] | None = None,
-) -> list[ItemResult]:
-    """Add (or remove) every id; no-ops are reported, not sent; one failure does not hide the others."""
-    return apply(chain, signer, spec, plan(spec, ids, add=add), wait=wait, timeout=timeout, on_progress=on_progress)
-
-
-def _settle(result: ItemResult, outcome: TxOutcome, applied: bool, add: bool) -> None:
-    result.tx = outcome.tx_hash
-    if applied:
-        result.status = "added" if add else "removed"
-    elif outcome.status in ("failed", "reverted"):
-        result.status = "failed"
-        result.error = outcome.error
-    else:
-        result.status = "pending"
-        result.error = outcome.error
+def flag_value(spec: FlagSpec, block: int | str = "latest") -> bool:
+    return bool(spec.contract.call(spec.getter, block=block))

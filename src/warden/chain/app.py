@@ -72,6 +72,8 @@ class AppInfo:
 class AppAuth(Contract):
     """Reads return values; writes return TxRequests for `warden.chain.tx` to send."""
 
+    role = "app"
+
     def __init__(self, chain: Chain, address: str) -> None:
         super().__init__(chain, address, load_artifact("DstackApp").abi)
 

@@ -17,6 +17,8 @@ IERC165_ID = bytes.fromhex("01ffc9a7")
 
 
 class Contract:
+    role = "contract"  # how messages name it: app, KMS
+
     def __init__(self, chain: Chain, address: str, abi: ContractAbi) -> None:
         self.chain = chain
         self.address = address

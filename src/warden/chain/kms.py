@@ -49,6 +49,8 @@ class OsImage:
 
 
 class KmsRegistry(Contract):
+    role = "KMS"
+
     def __init__(self, chain: Chain, address: str) -> None:
         super().__init__(chain, address, load_artifact("DstackKms").abi)
 

@@ -1,23 +1,23 @@
-"""Sending allowlist changes: consecutive-nonce transactions with a progress bar while waiting, or, for an
-owner that is not a key, a Safe batch file or calldata."""
+"""The CLI side of the one change flow (warden.changes): carry a plan out as the options say, with a progress
+bar while waiting, and print what happened: a table, calldata, or where the Safe batch was written."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
+import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
 
-from warden.chain.allowlist import AllowlistSpec, ItemResult, Plan, apply
 from warden.chain.connection import Chain
-from warden.chain.contract import Contract
-from warden.chain.safe import calldata_lines, safe_batch, write_safe_batch
-from warden.chain.tx import TxRequest, check_owner
-from warden.cli.common import note, stderr, stdout
-from warden.cli.connect import signer_for
-from warden.errors import BadInput, OperationFailed
+from warden.changes.flow import Delivery, Report, carry_out
+from warden.changes.plan import JSON_KEYS, Plan
+from warden.cli.common import emit, note, stdout
+from warden.cli.options import DeliveryOptions, SignerOptions
+from warden.errors import OperationFailed
 
 
 @contextmanager
@@ -26,6 +26,8 @@ def receipt_progress(show: bool) -> Iterator[Callable[[int, int], None] | None]:
     if not show:
         yield None
         return
+    from warden.cli.common import stderr
+
     columns = (TextColumn("waiting for receipts"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=stderr, transient=True) as progress:
         task = progress.add_task("receipts", total=None)
@@ -36,69 +38,69 @@ def receipt_progress(show: bool) -> Iterator[Callable[[int, int], None] | None]:
         yield update
 
 
-def emit_offline(
-    chain: Chain,
-    owner: str,
-    requests: list[TxRequest],
-    safe_batch_file: Path | None,
-    data: dict[str, Any],
-    what: str,
-    json_out: bool,
-) -> None:
-    """The changes for an owner that is not a key: a Safe batch file, or target + calldata per change."""
-    if safe_batch_file is not None:
-        batch = safe_batch(requests, chain_id=chain.chain_id, safe=owner, name=f"warden: {what} on {data['app']}")
-        write_safe_batch(safe_batch_file, batch)
-        data["safe_batch"] = str(safe_batch_file)
-        data["transactions"] = len(requests)
-        note(
-            f"wrote {len(requests)} change(s) to {safe_batch_file}: open the Safe {owner} in the Safe app, "
-            "Transaction Builder → drag and drop the file, then sign and execute"
-        )
-    else:
-        data["calls"] = calldata_lines(requests)
-        if not json_out:
-            for call in data["calls"]:
-                stdout.print(f"to {call['to']}  data {call['data']}  # {call['call']}", markup=False)
+@dataclass(frozen=True)
+class Writer:
+    """A write command's options, resolved: how to deliver, who signs, JSON or not."""
+
+    delivery: Delivery
+    signer: SignerOptions
+    json_out: bool
+
+    @classmethod
+    def of(cls, delivery: DeliveryOptions, signer: SignerOptions, json_out: bool) -> Writer:
+        return cls(delivery.delivery(), signer, json_out)
+
+    def carry_out(self, chain: Chain, plan: Plan, *, what: str) -> Report:
+        """Warn, then send (asking for the signer only now) or write the plan for its owner."""
+        for warning in plan.notes:
+            note(f"warning: {warning}")
+        if not plan.changes:
+            written = "; no batch written" if self.delivery.how == "safe-batch" else ""
+            note(f"nothing to change: {what} is already as asked{written}")
+        show = self.delivery.wait and bool(plan.changes) and not self.json_out
+        with receipt_progress(show) as progress:
+            return carry_out(plan, self.delivery, lambda: self.signer.signer(chain), batch_name=f"warden: {what}",
+                             on_progress=progress)  # fmt: skip
+
+    def report(self, report: Report, data: dict[str, Any], *, recheck: str, human: Callable[[], None]) -> None:
+        """Print the result (offline: where the batch went, or the calldata) and exit 1 on failures."""
+        offline = report.offline
+        if offline is not None:
+            if self.delivery.how == "safe-batch":
+                data["safe_batch"] = str(self.delivery.safe_batch)
+                data["transactions"] = len(offline.calls)
+                note(f"wrote {len(offline.calls)} change(s) to {self.delivery.safe_batch}: open the Safe "
+                     f"{offline.owner} in the Safe app, Transaction Builder → drag and drop the file, then sign "
+                     "and execute")  # fmt: skip
+            else:
+                data["calls"] = offline.calls
+            if self.json_out:
+                emit(True, data, human)
+            elif "calls" in data:
+                for call in data["calls"]:
+                    stdout.print(f"to {call['to']}  data {call['data']}  # {call['call']}", markup=False)
+            return
+        emit(self.json_out, data, human)
+        if not self.delivery.wait and report.pending:
+            note(f"sent; check with: {recheck} (or rerun with --wait)")
+        raise_if_unmined(data.get("results", [data]), wait=self.delivery.wait, timeout=self.delivery.timeout,
+                         recheck=recheck)  # fmt: skip
+        if report.failed:
+            raise typer.Exit(1)
 
 
-def carry_out(
-    contract: Contract,
-    spec: AllowlistSpec,
-    planned: Plan,
-    *,
-    noun: str,
-    data: dict[str, Any],
-    wait: bool,
-    timeout: float,
-    safe_batch_file: Path | None,
-    calldata: bool,
-    private_key: str | None,
-    keystore: str | None,
-    json_out: bool,
-) -> tuple[list[ItemResult], bool]:
-    """Send a plan's changes, or (for an owner that is not a key) write them as a Safe batch or calldata.
+def results_table(rows: Sequence[Mapping[str, Any]], kind: str) -> Callable[[], None]:
+    """The human form of a report's rows: value, its label, status (with the error), tx."""
+    key, label_key = JSON_KEYS[kind]
 
-    Returns the per-item results and whether they were written instead of sent.
-    """
-    if safe_batch_file and calldata:
-        raise BadInput("choose one of --safe-batch and --calldata")
-    if safe_batch_file or calldata:
-        requests = planned.requests(spec)
-        verb = "add" if planned.add else "remove"
-        if requests:
-            emit_offline(contract.chain, contract.call("owner"), requests, safe_batch_file, data, f"{verb} {noun}s",
-                         json_out)  # fmt: skip
-        else:  # an empty batch would only be a Safe transaction that does nothing
-            written = "; no batch written" if safe_batch_file else ""
-            state = "allowed" if planned.add else "not allowed"
-            note(f"nothing to change: every {noun} given is already {state}{written}")
-        return planned.results, True
-    signer = signer_for(contract.chain, private_key, keystore)
-    check_owner(str(contract.call("owner")), signer, f"app {contract.address}", contract.chain)
-    with receipt_progress(wait and bool(planned.todo) and not json_out) as progress:
-        results = apply(contract.chain, signer, spec, planned, wait=wait, timeout=timeout, on_progress=progress)
-    return results, False
+    def human() -> None:
+        table = Table(key, label_key, "status", "tx")
+        for row in rows:
+            status = row["status"] + (f" ({row['error']})" if row.get("error") else "")
+            table.add_row(str(row[key]), row.get(label_key) or "-", status, row["tx"] or "-")
+        stdout.print(table)
+
+    return human
 
 
 def raise_if_unmined(rows: Sequence[Mapping[str, Any]], *, wait: bool, timeout: float, recheck: str) -> None:
@@ -107,7 +109,7 @@ def raise_if_unmined(rows: Sequence[Mapping[str, Any]], *, wait: bool, timeout: 
     Called once the results (status `pending`, with their tx hashes) are printed; `recheck` is the
     command that shows later whether they went through.
     """
-    txs = [str(r.get("tx")) for r in rows if r.get("status") == "pending"]
+    txs = [str(r.get("tx")) for r in rows if r.get("status") == "pending" and r.get("tx")]
     if wait and txs:
         raise OperationFailed(
             f"{len(txs)} transaction(s) sent but not mined within {timeout:g} s (tx {', '.join(txs)}); "

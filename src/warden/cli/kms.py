@@ -3,68 +3,38 @@
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from warden.chain.allowlist import AllowlistSpec, change, reject_duplicates
 from warden.chain.deploy import deploy_kms
 from warden.chain.inputs import hex0x, parse_address, parse_bytes32
-from warden.chain.kms import KmsRegistry, LazyKmsRegistry
+from warden.chain.kms import LazyKmsRegistry
 from warden.chain.rpc import RpcClient
-from warden.chain.tx import check_owner
-from warden.cli.changes import raise_if_unmined
-from warden.cli.common import (
-    ChainIdOption,
-    JsonOption,
-    KeystoreOption,
-    PrivateKeyOption,
-    RpcUrlOption,
-    TimeoutOption,
-    WaitOption,
-    emit,
-    new_app,
-    note,
-    stdout,
-)
-from warden.cli.connect import connect, contract_address, resolve_rpc, signer_for
+from warden.changes.asked import os_image_changes
+from warden.cli.changes import Writer, results_table
+from warden.cli.common import JsonOption, emit, new_app, note, stdout
+from warden.cli.options import ChainOptions, DeliveryOptions, KmsOptions, SignerOptions, grouped
 from warden.errors import BadInput, OperationFailed
 
 app = new_app("kms", "Deploy and manage the DstackKms contract (app registry, factory, OS images).")
 os_image_app = new_app("os-image", "The OS images apps and KMS instances may boot (addOsImageHash …).")
 app.add_typer(os_image_app)
 
-KmsOption = Annotated[
-    str | None,
-    typer.Option(
-        "--kms",
-        metavar="ADDR",
-        help="DstackKms address (or WARDEN_KMS / KMS_CONTRACT_ADDR, or the devnet's).",
-    ),
-]
-
 KMS_DECISION_TIMEOUT = 5.0  # seconds a key request waits for the chain before it is denied
 
 
-def open_kms(chain_url: str | None, chain_id: int | None, kms: str | None) -> KmsRegistry:
-    address = contract_address(kms, ("WARDEN_KMS", "KMS_CONTRACT_ADDR"), "kms", "kms address")
-    parse_address(address, "KMS address")  # a malformed address is refused before any network call
-    return KmsRegistry.open(connect(chain_url, chain_id), address)
-
-
-def open_kms_for_service(
-    chain_url: str | None, chain_id: int | None, kms: str | None, *, timeout: float
-) -> LazyKmsRegistry:
+def open_kms_for_service(network: ChainOptions, kms: KmsOptions, *, timeout: float) -> LazyKmsRegistry:
     """The DstackKms a long-running service asks (`kms serve`, `auth serve`).
 
     The service starts even while the RPC is down: calls then fail at once (circuit breaker), every request
     is denied, and the contract is bound when the chain first answers. A wrong chain id or an address that
     holds no DstackKms, seen while the chain answers, still stops the command here (exit 2)."""
-    address = contract_address(kms, ("WARDEN_KMS", "KMS_CONTRACT_ADDR"), "kms", "kms address")
-    parse_address(address, "KMS address")  # a malformed address is refused before any network call
-    url, expected_chain_id = resolve_rpc(chain_url, chain_id)
+    address = kms.address()  # a malformed address is refused before any network call
+    url, expected_chain_id = network.rpc()
     # a timed-out call is already past the decision deadline (`timeout`): a second attempt would answer nobody
     rpc = RpcClient(url, timeout=timeout, fail_fast=True, retry_timeouts=False)
     source = LazyKmsRegistry(rpc, address, chain_id=expected_chain_id)
@@ -91,15 +61,14 @@ def service_log_config() -> dict[str, Any]:
 
 
 @app.command("deploy")
+@grouped
 def deploy(
+    network: ChainOptions,
+    signer: SignerOptions,
     owner: Annotated[
         str | None,
         typer.Option("--owner", metavar="ADDR", help="Owner of the new KMS (default: the signer)."),
     ] = None,
-    rpc_url: RpcUrlOption = None,
-    chain_id: ChainIdOption = None,
-    private_key: PrivateKeyOption = None,
-    keystore: KeystoreOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Deploy DstackApp and DstackKms implementations and the DstackKms proxy.
@@ -107,14 +76,14 @@ def deploy(
     Example: warden kms deploy --rpc-url http://127.0.0.1:8545 --json
     """
     owner_address = parse_address(owner, "owner address") if owner else None
-    chain = connect(rpc_url, chain_id)
-    signer = signer_for(chain, private_key, keystore)
-    result = deploy_kms(chain, signer, owner_address)
+    chain = network.connect()
+    key = signer.signer(chain)
+    result = deploy_kms(chain, key, owner_address)
     data = {
         "kms": result.kms,
         "app_implementation": result.app_implementation,
         "kms_implementation": result.kms_implementation,
-        "owner": owner_address or signer.address,
+        "owner": owner_address or key.address,
         "chain_id": result.chain_id,
     }
 
@@ -128,17 +97,13 @@ def deploy(
 
 
 @app.command("info")
-def info(
-    kms: KmsOption = None,
-    rpc_url: RpcUrlOption = None,
-    chain_id: ChainIdOption = None,
-    json_out: JsonOption = False,
-) -> None:
+@grouped
+def info(kms: KmsOptions, network: ChainOptions, json_out: JsonOption = False) -> None:
     """Owner, app implementation, gateway app id and KMS keys of a DstackKms.
 
     Example: warden kms info --kms 0x9fE4… --json
     """
-    registry = open_kms(rpc_url, chain_id, kms)
+    registry = network.kms(kms)
     details = registry.info()
 
     def human() -> None:
@@ -149,17 +114,13 @@ def info(
 
 
 @os_image_app.command("list")
-def os_image_list(
-    kms: KmsOption = None,
-    rpc_url: RpcUrlOption = None,
-    chain_id: ChainIdOption = None,
-    json_out: JsonOption = False,
-) -> None:
+@grouped
+def os_image_list(kms: KmsOptions, network: ChainOptions, json_out: JsonOption = False) -> None:
     """Every OS image hash ever added (from the contract's events) and whether it is allowed now.
 
     Example: warden kms os-image list --json
     """
-    registry = open_kms(rpc_url, chain_id, kms)
+    registry = network.kms(kms)
     images = registry.os_images()
     data = {
         "kms": registry.address,
@@ -181,80 +142,65 @@ def os_image_list(
     emit(json_out, data, human)
 
 
-def _change_os_images(
-    hashes: list[str],
-    add: bool,
-    kms: str | None,
-    rpc_url: str | None,
-    chain_id: int | None,
-    private_key: str | None,
-    keystore: str | None,
-    wait: bool,
-    timeout: float,
-    json_out: bool,
-) -> None:
-    ids = [parse_bytes32(h, "OS image hash") for h in hashes]
-    reject_duplicates(ids, "OS image hash")
-    registry = open_kms(rpc_url, chain_id, kms)
-    signer = signer_for(registry.chain, private_key, keystore)
-    check_owner(registry.owner(), signer, f"KMS {registry.address}")
-    spec = AllowlistSpec(registry, "allowedOsImages", registry.add_os_image, registry.remove_os_image)
-    results = change(registry.chain, signer, spec, ids, add=add, wait=wait, timeout=timeout)
-    data: dict[str, Any] = {"kms": registry.address, "results": [r.as_json("os_image_hash") for r in results]}
-
-    def human() -> None:
-        for r in results:
-            line = f"{hex0x(r.id)}  {r.status}" + (f"  tx {r.tx}" if r.tx else "")
-            stdout.print(line + (f"  ({r.error})" if r.error else ""), markup=False)
-
-    emit(json_out, data, human)
-    raise_if_unmined(
-        data["results"], wait=wait, timeout=timeout, recheck=f"warden kms os-image list --kms {registry.address}"
-    )
-    if any(r.status == "failed" for r in results):
-        raise typer.Exit(1)
+OsImagesArgument = Annotated[
+    list[str], typer.Argument(metavar="HASH...", help="32-byte OS image hashes (hex, 0x optional).")
+]
 
 
-@os_image_app.command("add")
-def os_image_add(
-    hashes: Annotated[list[str], typer.Argument(metavar="HASH...", help="32-byte OS image hashes (hex, 0x optional).")],
-    kms: KmsOption = None,
-    rpc_url: RpcUrlOption = None,
-    chain_id: ChainIdOption = None,
-    private_key: PrivateKeyOption = None,
-    keystore: KeystoreOption = None,
-    wait: WaitOption = False,
-    timeout: TimeoutOption = 60.0,
-    json_out: JsonOption = False,
-) -> None:
-    """Allow OS images (one transaction each, consecutive nonces; already-allowed ones are skipped).
+def _change_os_images(hashes: list[str], add: bool, kms: KmsOptions, network: ChainOptions, writer: Writer) -> None:
+    images = [(parse_bytes32(h, "OS image hash"), None) for h in hashes]
+    registry = network.kms(kms)
+    plan = os_image_changes(registry, images, add=add)
+    verb = "add" if add else "remove"
+    report = writer.carry_out(registry.chain, plan, what=f"{verb} OS images on {registry.address}")
+    data: dict[str, Any] = {"kms": registry.address, "results": report.rows()}
+    writer.report(report, data, recheck=f"warden kms os-image list --kms {registry.address}",
+                  human=results_table(data["results"], "os-image"))  # fmt: skip
+
+
+def _os_image_command(add: bool, doc: str) -> Callable[..., None]:
+    """`add` or `remove`: the same options, one verb."""
+
+    @grouped
+    def command(
+        hashes: OsImagesArgument,
+        kms: KmsOptions,
+        network: ChainOptions,
+        signer: SignerOptions,
+        delivery: DeliveryOptions,
+        json_out: JsonOption = False,
+    ) -> None:
+        _change_os_images(hashes, add, kms, network, Writer.of(delivery, signer, json_out))
+
+    command.__doc__ = doc
+    return command
+
+
+os_image_app.command("add")(
+    _os_image_command(
+        True,
+        """Allow OS images (one transaction each, consecutive nonces; already-allowed ones are skipped).
 
     Example: warden kms os-image add 0x14ad…1c67 --kms 0x9fE4…
-    """
-    _change_os_images(hashes, True, kms, rpc_url, chain_id, private_key, keystore, wait, timeout, json_out)
-
-
-@os_image_app.command("remove")
-def os_image_remove(
-    hashes: Annotated[list[str], typer.Argument(metavar="HASH...", help="32-byte OS image hashes (hex, 0x optional).")],
-    kms: KmsOption = None,
-    rpc_url: RpcUrlOption = None,
-    chain_id: ChainIdOption = None,
-    private_key: PrivateKeyOption = None,
-    keystore: KeystoreOption = None,
-    wait: WaitOption = False,
-    timeout: TimeoutOption = 60.0,
-    json_out: JsonOption = False,
-) -> None:
-    """Disallow OS images (not-allowed ones are skipped).
+    """,
+    )
+)
+os_image_app.command("remove")(
+    _os_image_command(
+        False,
+        """Disallow OS images (not-allowed ones are skipped).
 
     Example: warden kms os-image remove 0x14ad…1c67
-    """
-    _change_os_images(hashes, False, kms, rpc_url, chain_id, private_key, keystore, wait, timeout, json_out)
+    """,
+    )
+)
 
 
 @app.command("serve")
+@grouped
 def serve(
+    network: ChainOptions,
+    kms: KmsOptions,
     host: Annotated[str, typer.Option("--host", metavar="HOST", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", metavar="PORT", help="Port to listen on.")] = 8000,
     key_dir: Annotated[
@@ -279,9 +225,6 @@ def serve(
             "--csr-api-versions", metavar="LIST", help="SignCert versions accepted: 1,2; `1` acts like a 0.5.4 KMS."
         ),
     ] = "1,2",
-    kms: KmsOption = None,
-    rpc_url: RpcUrlOption = None,
-    chain_id: ChainIdOption = None,
 ) -> None:
     """Serve the KMS (POST /prpc/KMS.<Method>): keys only for attested callers the chain allows.
 
@@ -306,7 +249,7 @@ def serve(
     except OSError as exc:
         raise BadInput(f"cannot read {exc.filename}: {exc.strerror}") from None
     policy = AttestationPolicy(collateral=fixed_collateral(collateral_json), root_ca_der=root)
-    source = open_kms_for_service(rpc_url, chain_id, kms, timeout=KMS_DECISION_TIMEOUT)
+    source = open_kms_for_service(network, kms, timeout=KMS_DECISION_TIMEOUT)
     keys, generated = load_or_generate_root_keys(key_dir or warden_home() / "kms")
     authorizer = Authorizer(source, timeout=KMS_DECISION_TIMEOUT)
     service = KmsService(keys, authorizer, policy, KmsSettings(csr_api_versions=versions))

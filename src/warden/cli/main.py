@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 COMMANDS: dict[str, tuple[str, str]] = {
     "allow-devices": ("warden.cli.allow_devices", "app"),
     "compose-hashes": ("warden.cli.compose_hashes", "app"),
+    "plan": ("warden.cli.policy", "plan_command"),
+    "apply": ("warden.cli.policy", "apply_command"),
     "preflight": ("warden.cli.preflight", "preflight_command"),
     "compose": ("warden.cli.compose", "app"),
     "app": ("warden.cli.app", "app"),

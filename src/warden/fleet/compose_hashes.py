@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
-from warden.chain.allowlist import AllowlistSpec, Member, current_members
+from warden.chain.allowlist import Member, compose_hash_spec, current_members
 from warden.chain.app import AppAuth
 from warden.chain.inputs import parse_bytes32
 from warden.chain.logcache import LogCache
@@ -15,10 +16,6 @@ from warden.errors import BadInput
 from warden.fleet.devices import HEX_ID
 
 COMPOSE_EVENTS = ("ComposeHashAdded", "ComposeHashRemoved")
-
-
-def compose_hash_spec(app: AppAuth) -> AllowlistSpec:
-    return AllowlistSpec(app, "allowedComposeHashes", app.add_compose_hash, app.remove_compose_hash)
 
 
 def list_compose_hashes(app: AppAuth, cache: LogCache | None = None) -> tuple[list[Member], int]:
@@ -47,9 +44,21 @@ def hashes_of_document(raw: bytes, source: str) -> list[tuple[bytes, str]]:
     return [(compose_hash(raw), source)]
 
 
-def resolve_compose_hash_text(text: str) -> bytes | None:
-    """A 32-byte hex compose hash as typed, or None when the text is not one (then it may be a file)."""
-    return parse_bytes32(text, "compose hash") if HEX_ID.match(text.strip()) else None
+def compose_hashes_of(items: Sequence[str], base: Path | None = None) -> list[tuple[bytes, str]]:
+    """Each item's compose hashes and where they came from: a hex hash as typed; a file (relative to `base`)
+    hashed as a manifest (its exact bytes) or read as `warden compose matrix --json` output."""
+    found: list[tuple[bytes, str]] = []
+    for item in items:
+        if HEX_ID.match(item.strip()):
+            found.append((parse_bytes32(item, "compose hash"), item))
+            continue
+        path = (base / item) if base is not None else Path(item)
+        try:
+            raw = path.read_bytes()
+        except OSError:
+            raise BadInput(f"{item!r} is neither a 32-byte compose hash nor a readable file") from None
+        found.extend(hashes_of_document(raw, item))
+    return found
 
 
 def _matrix_rows(data: Any) -> list[dict[str, Any]] | None:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from warden.chain.allowlist import AllowlistSpec, ItemResult, Plan, current_members, membership, plan
+from warden.chain.allowlist import current_members, device_spec, membership
 from warden.chain.app import AppAuth
 from warden.chain.connection import Chain
 from warden.chain.history import History, read_history
@@ -75,10 +75,6 @@ class DeviceAllowlist:
             "block": self.head,
             "devices": [d.as_json(not self.allow_any_device) for d in self.devices],
         }
-
-
-def device_spec(app: AppAuth) -> AllowlistSpec:
-    return AllowlistSpec(app, "allowedDeviceIds", app.add_device, app.remove_device)
 
 
 def device_history(app: AppAuth, cache: LogCache | None = None) -> History:
@@ -183,15 +179,6 @@ def _node_target(name: str, inventory: Inventory, source: str) -> DeviceTarget:
     if node.device_id is None:
         raise BadInput(f"node {node.name!r} has no known device id; pass the device id")
     return DeviceTarget(node.device_id, node.name)
-
-
-def plan_devices(app: AppAuth, targets: Sequence[DeviceTarget], *, add: bool) -> Plan:
-    return plan(device_spec(app), [t.device_id for t in targets], add=add)
-
-
-def results_json(results: Sequence[ItemResult], targets: Sequence[DeviceTarget]) -> list[dict[str, Any]]:
-    names = {t.device_id: t.node for t in targets}
-    return [r.as_json("device_id") | {"node": names.get(r.id)} for r in results]
 
 
 def addable_nodes(app: AppAuth, inventory: Inventory) -> list[DeviceTarget]:

@@ -1,6 +1,6 @@
 """The dashboard's writes to an app's device allowlist: add a device, remove one, set allowAnyDevice.
 
-They take the same path as `warden allow-devices` (see `warden.cli.common.carry_out`): read the chain and
+They take the one change flow (`warden.changes`), as `warden allow-devices` does: read the chain and
 plan (no-ops are reported, not sent); then either sign with the workspace's own signer when it is the
 app's on-chain owner, wait for the receipt and re-read, or otherwise (no signer, or the app is owned by
 someone else: another key, or a contract such as a Safe) hand back the change as a Safe Transaction
@@ -15,14 +15,13 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from warden.chain.allowlist import Plan, apply
 from warden.chain.app import AppAuth
 from warden.chain.inputs import hex0x, parse_bytes32
-from warden.chain.safe import calldata_lines, safe_batch
 from warden.chain.signer import Signer
-from warden.chain.tx import TxRequest, execute
+from warden.changes import flow
+from warden.changes.asked import allow_any_device_change, device_changes
+from warden.changes.plan import Plan
 from warden.errors import BadInput, WardenError
-from warden.fleet.devices import DeviceTarget, device_spec, plan_devices
 from warden.fleet.inventory import Inventory
 from warden.fleet.store import AppView, WorkspaceRef
 from warden.web.plane import ControlPlane
@@ -83,15 +82,14 @@ class Change:
 
 @dataclass
 class Prepared:
-    """A change read against the chain: the transactions it needs (none when it is a no-op)."""
+    """A change read against the chain: its plan (with no change in it when it is a no-op)."""
 
     change: Change
     contract: AppAuth
     owner: str
     title: str  # e.g. "allow device 0x12… (prod6)"
     noop: str  # what to say when there is nothing to send
-    requests: list[TxRequest]
-    plan: Plan | None = None
+    plan: Plan
     notes: list[str] = field(default_factory=list)
 
 
@@ -105,17 +103,12 @@ class Offline:
 
     @property
     def calls(self) -> list[dict[str, str]]:
-        return calldata_lines(self.prepared.requests)
+        return flow.Offline(self.prepared.plan, self.prepared.owner, self.owner_is_contract).calls
 
     def batch(self) -> dict[str, Any]:
-        contract = self.prepared.contract
-        return safe_batch(
-            self.prepared.requests,
-            chain_id=contract.chain.chain_id,
-            safe=self.prepared.owner,
-            name=f"warden: {self.prepared.title} on {contract.address}",
-            description="Prepared by the warden dashboard",
-        )
+        offline = flow.Offline(self.prepared.plan, self.prepared.owner, self.owner_is_contract)
+        name = f"warden: {self.prepared.title} on {self.prepared.contract.address}"
+        return offline.batch(name, "Prepared by the warden dashboard")
 
 
 def device_label(device_id: bytes, node: str | None, former_node: str | None = None) -> str:
@@ -134,22 +127,19 @@ def prepare(plane: ControlPlane, app: AppView, change: Change, inventory: Invent
     contract = plane.app_auth(app)
     owner = contract.owner()
     if change.kind == "allow-any":
-        wanted = bool(change.enable)
-        state = "on" if wanted else "off"
-        current = contract.allow_any_device()
-        requests = [] if current == wanted else [contract.set_allow_any_device(wanted)]
-        notes = []
-        if wanted:
-            notes.append("With Allow any device on, any node the KMS trusts can run this app; the list is ignored.")
+        state = "on" if change.enable else "off"
+        plan = allow_any_device_change(contract, bool(change.enable))
+        notes = ["With Allow any device on, any node the KMS trusts can run this app; the list is ignored."]
         return Prepared(change, contract, owner, f"turn Allow any device {state}",
-                        f"Allow any device is already {state}; nothing was sent.", requests, None, notes)  # fmt: skip
+                        f"Allow any device is already {state}; nothing was sent.", plan,
+                        notes if change.enable else [])  # fmt: skip
     assert change.device_id is not None
     add = change.kind == "add-device"
     node = inventory.name_for_device(change.device_id)
     label = device_label(change.device_id, node, inventory.former_name_for_device(change.device_id))
-    planned = plan_devices(contract, [DeviceTarget(change.device_id, node)], add=add)
+    plan = device_changes(contract, [(change.device_id, node)], add=add)
     notes = []
-    if not add and contract.allow_any_device():
+    if plan.notes and not add:
         notes.append("Allow any device is on, so removing a device has no effect until it is turned off.")
     return Prepared(
         change,
@@ -157,8 +147,7 @@ def prepare(plane: ControlPlane, app: AppView, change: Change, inventory: Invent
         owner,
         f"{'allow' if add else 'disallow'} {label}",
         f"{label} is {'already' if add else 'not'} on the allowlist; nothing was sent.",
-        planned.requests(device_spec(contract)),
-        planned,
+        plan,
         notes,
     )
 
@@ -171,7 +160,7 @@ def carry_out(plane: ControlPlane, app: AppView, change: Change, workspace: Work
     who = workspace.name
     try:
         prepared = prepare(plane, app, change, plane.inventory(workspace))
-        if not prepared.requests:
+        if not prepared.plan.changes:
             return Flash("info", prepared.noop)
         signer = plane.signer_for(workspace)
         if signer is None:
@@ -208,7 +197,7 @@ def offline_batch(plane: ControlPlane, app: AppView, change: Change, inventory: 
         prepared = prepare(plane, app, change, inventory)
     except WardenError as exc:
         return Flash("error", f"Could not prepare the batch: {exc}")
-    if not prepared.requests:
+    if not prepared.plan.changes:
         return Flash("info", prepared.noop)
     return Offline(prepared, "download", _is_contract(prepared)).batch()
 
@@ -222,23 +211,16 @@ def _send(plane: ControlPlane, prepared: Prepared, signer: Signer, who: str) -> 
     chain = contract.chain
     title = prepared.title[0].upper() + prepared.title[1:]
     with _sending:
-        if prepared.plan is not None:
-            (result,) = apply(chain, signer, device_spec(contract), prepared.plan, wait=True, timeout=RECEIPT_TIMEOUT)
-            status: str = result.status
-            tx, error = result.tx, result.error
-            done = status in ("added", "removed")
-        else:
-            (outcome,) = execute(chain, signer, prepared.requests, wait=True, timeout=RECEIPT_TIMEOUT)
-            status, tx, error = outcome.status, outcome.tx_hash, outcome.error
-            # re-read: the page must say what the chain says, not what was asked
-            done = status == "mined" and contract.allow_any_device() == bool(prepared.change.enable)
+        report = flow.send(prepared.plan, signer, flow.Delivery("send", wait=True, timeout=RECEIPT_TIMEOUT))
+    (result,) = report.results
+    status, tx, error = result.status, result.tx, result.error
     log.info("workspace %s: %s on %s: %s (tx %s)", who, prepared.title, contract.address, status, tx)
-    if done:
+    if status in ("added", "removed", "set"):
         return Flash("ok", " ".join([f"Done: {prepared.title}.", *prepared.notes]), tx, chain.chain_id)
     if status == "pending":
         text = f"{title}: sent, but no receipt within {RECEIPT_TIMEOUT:g} s. Reload later to see whether it was mined."
         return Flash("warn", text, tx, chain.chain_id)
-    if status == "mined":
+    if error and error.startswith("mined, but"):
         return Flash("warn", f"{title}: mined, but the chain now says otherwise (changed again since?).", tx,
                      chain.chain_id)  # fmt: skip
     return Flash("error", f"{title} failed: {error or status}. Nothing changed on chain.", tx, chain.chain_id)

@@ -1,0 +1,73 @@
+"""Profiles from the user config file: selected by --profile or WARDEN_PROFILE (or default_profile), and
+beaten by the environment and by flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.support.chain import deploy_app
+from tests.support.cli import assert_clean_error, ok, warden
+from tests.support.processes import free_port
+from warden.chain.app import AppAuth
+from warden.chain.connection import Chain
+from warden.chain.kms import KmsRegistry
+from warden.chain.signer import Signer
+from warden.devnet.anvil import Anvil
+
+
+@pytest.fixture
+def app(chain: Chain, owner: Signer, kms: KmsRegistry) -> AppAuth:
+    return deploy_app(chain, owner, kms)
+
+
+def config(tmp_path: Path, text: str) -> dict[str, str]:
+    path = tmp_path / "config.toml"
+    path.write_text(text)
+    return {"WARDEN_CONFIG": str(path)}
+
+
+def test_profile_supplies_the_rpc_and_the_kms(anvil: Anvil, app: AppAuth, kms: KmsRegistry, tmp_path: Path) -> None:
+    env = config(tmp_path, f'[profiles.local]\nrpc_url = "{anvil.url}"\nchain_id = 31337\nkms = "{kms.address}"\n')
+    assert ok(warden("app", "info", app.address, "--profile", "local", "--json", env=env))["app"] == app.address
+    assert ok(warden("kms", "info", "--json", env=env | {"WARDEN_PROFILE": "local"}))["kms"] == kms.address
+
+
+def test_default_profile_and_precedence(anvil: Anvil, app: AppAuth, tmp_path: Path) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    env = config(tmp_path, f'default_profile = "broken"\n[profiles.broken]\nrpc_url = "{dead}"\n'
+                 f'[profiles.good]\nrpc_url = "{anvil.url}"\n')  # fmt: skip
+    assert warden("app", "info", app.address, "--json", env=env).exit_code == 1  # the default: a dead RPC
+    assert ok(warden("app", "info", app.address, "--profile", "good", "--json", env=env))
+    # the environment beats the profile, and a flag beats both
+    assert ok(warden("app", "info", app.address, "--json", env=env | {"ETH_RPC_URL": anvil.url}))
+    flag = warden("app", "info", app.address, "--profile", "good", "--rpc-url", dead, "--json", env=env)
+    assert flag.exit_code == 1
+
+
+def test_a_profile_chain_id_guards_its_rpc(anvil: Anvil, app: AppAuth, tmp_path: Path) -> None:
+    env = config(tmp_path, f'[profiles.base]\nrpc_url = "{anvil.url}"\nchain_id = 8453\n')
+    run = warden("app", "info", app.address, "--profile", "base", env=env)
+    assert_clean_error(run, 2, "8453")
+
+
+@pytest.mark.parametrize(
+    ("text", "args", "phrase"),
+    [
+        ("[profiles.a]\n", ("--profile", "b"), "no profile 'b'"),
+        ("[profiles.a\n", ("--profile", "a"), "not valid TOML"),
+        ("[profiles.a]\ncolour = 'red'\n", ("--profile", "a"), "unknown setting(s) colour"),
+        ("[profiles.a]\nchain_id = '8453'\n", ("--profile", "a"), "chain_id must be an integer"),
+        ("default_profile = 'gone'\n", (), "no profile 'gone'"),
+    ],
+)
+def test_bad_profiles_are_bad_input(tmp_path: Path, text: str, args: tuple[str, ...], phrase: str) -> None:
+    env = config(tmp_path, text)
+    run = warden("allow-devices", "list", "0x" + "11" * 20, *args, env=env)
+    assert_clean_error(run, 2, phrase)
+
+
+def test_a_named_profile_without_a_config_file_is_bad_input(tmp_path: Path) -> None:
+    run = warden("app", "info", "0x" + "11" * 20, "--profile", "prod", env={"WARDEN_CONFIG": str(tmp_path / "no")})
+    assert_clean_error(run, 2, "no profile 'prod'", "there is no config file")
