@@ -6,8 +6,10 @@ firmware update; the merged allowlist says which running node the chain would re
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -185,6 +187,68 @@ def test_app_history_is_the_chains_audit_trail(world: PlaneWorld, base_url: str,
         ("DeviceAdded", hex0x(PROD9), None),
         ("DeviceRemoved", hex0x(PROD5), "prod5"),
     ]
+
+
+def test_answers_are_the_views_json_byte_for_byte(world: PlaneWorld, base_url: str, app: AppAuth, chain: Chain,
+                                                  owner: Signer) -> None:  # fmt: skip
+    """The response models change no byte of what the API answered before them: each view's `as_json()`
+    as Starlette's JSONResponse writes it (field order, null fields, 0x-lowercase hex, EIP-55, UTF-8)."""
+    api = world.client(base_url)
+    fleet, workspace, plane = world.fleet, world.workspace, world.plane
+    add_node(world, "prod5", PROD5, region="eu-zürich")
+    register(world, app)
+    send(chain, owner, app.add_device(PROD9))
+    body = {"name": "shared-key-demo-1", "app": app.address.lower(), "node": "prod5", "instance_id": "AB" * 20,
+            "compose_hash": "0x" + "CD" * 32}  # fmt: skip
+    created = api.post("/api/cvms", json=body)
+    assert created.status_code == 201
+    assert created.content == _compact(fleet.find_cvm(workspace, "shared-key-demo-1").as_json())
+    history = [h.as_json() for h in fleet.node_history(workspace, "prod5")]
+    expected: dict[str, Any] = {
+        "/api/workspace": {"workspace": "acme"},
+        "/api/nodes": {"nodes": [n.as_json() for n in fleet.nodes(workspace)]},
+        "/api/nodes/prod5": fleet.node(workspace, "prod5").as_json() | {"history": history},
+        "/api/nodes/prod5/history": {"node": "prod5", "history": history},
+        "/api/apps": {"apps": [a.as_json() for a in fleet.apps(workspace)]},
+        f"/api/apps/{app.address}": fleet.app(workspace, app.address).as_json(),
+        f"/api/apps/{app.address}/device-allowlist": plane.device_allowlist(workspace, app.address).as_json(),
+        f"/api/apps/{app.address}/history": {"app": app.address, "events": plane.app_history(workspace, app.address)},
+        "/api/cvms": {"cvms": [c.as_json() for c in fleet.cvms(workspace)]},
+        "/api/cvms/shared-key-demo-1": fleet.find_cvm(workspace, "shared-key-demo-1").as_json(),
+    }
+    for path, view in expected.items():
+        answer = api.get(path)
+        assert answer.status_code == 200, path
+        assert answer.content == _compact(view), path
+    assert "zürich".encode() in api.get("/api/nodes").content
+
+
+def test_each_error_answers_the_status_warden_errors_gives_it(world: PlaneWorld, base_url: str, app: AppAuth) -> None:
+    """400 bad input, 404 unknown, 409 taken, 503 a chain that cannot be read; always `{"detail": …}`."""
+    api = world.client(base_url)
+    add_node(world, "prod5", PROD5)
+    world.fleet.register_app(world.workspace, app.address, chain_id=999, name="elsewhere")  # no RPC serves 999
+    world.fleet.add_node("taken")  # exists, but this workspace may not deploy to it
+    cvm = {"name": "x", "app": "elsewhere", "node": "prod5"}
+    answers = [
+        (api.post("/api/cvms", json=cvm | {"compose_hash": "12"}), 400, "invalid compose hash '12'"),
+        (api.post("/api/nodes/prod5/attestation", json={"quote": "zz"}), 400, "quote"),
+        (api.get("/api/nodes/prod7"), 404, "unknown node 'prod7'"),
+        (api.post("/api/cvms", json=cvm | {"app": "nope"}), 404, "nope"),
+        (api.post("/api/cvms", json=cvm | {"node": "taken"}), 404, "unknown node 'taken'"),
+        (api.post("/api/nodes", json={"name": "taken"}), 409, "node 'taken' exists and belongs to another workspace"),
+        (api.get("/api/apps/elsewhere/device-allowlist"), 503, "no RPC URL configured for chain 999"),
+        (api.get("/api/apps/elsewhere/history"), 503, "no RPC URL configured for chain 999"),
+    ]
+    for answer, status, words in answers:
+        assert answer.status_code == status, answer.text
+        assert list(answer.json()) == ["detail"] and words in answer.json()["detail"], answer.text
+    assert api.get("/api/cvms").json() == {"cvms": []}  # nothing was placed
+
+
+def _compact(view: Any) -> bytes:
+    """JSON as Starlette's JSONResponse writes it."""
+    return json.dumps(view, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 def _statuses(api: httpx.Client, app: AppAuth) -> dict[str, str]:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from starlette.applications import Starlette
-from starlette.responses import HTMLResponse
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse
 from starlette.routing import Route
 
 from tests.support.control_plane import PlaneWorld, add_node, plane_world, served
@@ -15,9 +18,20 @@ from tests.support.http_server import serve
 from warden.chain.connection import Chain
 from warden.errors import BadInput, OperationFailed
 from warden.web.client import ControlPlaneClient
+from warden.web.models import App
 
 PROD5 = bytes([5]) * 32
 APP = "0x" + "12" * 20
+# answers as the control plane writes them, for a server that answers whatever a test says
+NODE: dict[str, Any] = {
+    "name": "prod5", "device_id": "0x" + PROD5.hex(), "ppid": "0x" + PROD5[:16].hex(), "region": "us-east",
+    "status": "online", "former_device_ids": [], "tee_version": None, "tcb_status": None, "last_attested_at": 1,
+}  # fmt: skip
+CVM: dict[str, Any] = {
+    "name": "demo-1", "uuid": "u-1", "instance_id": None, "app": APP, "app_name": "demo", "node": "prod5",
+    "device_id": None, "compose_hash": None, "status": "running", "device_allowed": None, "status_reason": None,
+    "updated_at": 1,
+}  # fmt: skip
 
 
 @pytest.fixture
@@ -53,7 +67,7 @@ def test_errors_carry_the_servers_words_and_never_the_token(world: PlaneWorld, b
         with pytest.raises(BadInput, match=r"no CVM named 'demo\?1#x'"):
             plane.cvm("demo?1#x")  # escaped: still one path segment, not a query or a fragment
         with pytest.raises(BadInput, match="app: Field required"):
-            plane._object("POST", "/apps", json={"chain_id": 1})  # FastAPI's validation list, as one line
+            plane._answer(App, "POST", "/apps", json={"chain_id": 1})  # FastAPI's validation list, as one line
     wrong = "wdn_wrong-token-for-this-plane"
     with ControlPlaneClient(base_url, wrong) as plane, pytest.raises(OperationFailed) as refused:
         plane.nodes()
@@ -71,3 +85,74 @@ def test_a_server_that_is_not_the_control_plane_is_named_as_such(world: PlaneWor
     with serve(other) as url, ControlPlaneClient(url, world.token) as plane, pytest.raises(OperationFailed) as exc:
         plane.nodes()
     assert "not JSON" in str(exc.value) and "WARDEN_API_URL" in str(exc.value)
+
+
+def test_answers_are_the_json_the_server_sent(world: PlaneWorld, base_url: str) -> None:
+    """Checked against the models, each method still returns the server's JSON objects, value for value."""
+    raw = httpx.Client(base_url=base_url + "/api", headers={"Authorization": f"Bearer {world.token}"})
+    with raw, ControlPlaneClient(base_url, world.token) as plane:
+        plane.add_app(APP, chain_id=31337, name="demo")
+        plane.add_cvm("demo-1", app="demo", node="prod5", compose_hash="AB" * 32, instance_id="0xCD" + "00" * 19)
+        assert plane.nodes() == raw.get("/nodes").json()["nodes"]
+        assert plane.node("prod5") == raw.get("/nodes/prod5").json()
+        assert plane.node_history("prod5") == raw.get("/nodes/prod5/history").json()["history"]
+        assert plane.apps() == raw.get("/apps").json()["apps"]
+        assert plane.app("demo") == raw.get("/apps/demo").json()
+        assert plane.cvms() == raw.get("/cvms").json()["cvms"]
+        cvm = plane.cvm("demo-1")
+        assert cvm == raw.get("/cvms/demo-1").json()
+        assert cvm["compose_hash"] == "0x" + "ab" * 32 and cvm["instance_id"] == "0xcd" + "00" * 19
+        assert plane.set_cvm_status("demo-1", "running") == raw.get("/cvms/demo-1").json()
+
+
+def fake_plane(answers: dict[str, Any]) -> Starlette:
+    """A server that answers each /api path with the given JSON, whatever its shape."""
+
+    async def answer(request: Request) -> JSONResponse:
+        return JSONResponse(answers[request.url.path])
+
+    return Starlette(routes=[Route(path, answer, methods=["GET", "POST"]) for path in answers])
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "call", "problem"),
+    [
+        ("/api/workspace", ["acme"], lambda p: p.workspace(),
+         "answer: Input should be a valid dictionary or instance of WorkspaceAnswer"),
+        ("/api/nodes", {"nodes": [{"name": "prod5"}]}, lambda p: p.nodes(), "nodes.0.device_id: Field required"),
+        ("/api/nodes", {"node": []}, lambda p: p.nodes(), "nodes: Field required"),
+        ("/api/nodes/prod5", NODE | {"device_id": "0x05", "history": []}, lambda p: p.node("prod5"),
+         "device_id: Value error, invalid 32-byte hex value '0x05': expected 32 bytes"),
+        ("/api/nodes/prod5", NODE, lambda p: p.node("prod5"), "history: Field required"),
+        ("/api/apps/demo", {"app": "0xzz", "name": None, "chain_id": 1, "kms": None}, lambda p: p.app("demo"),
+         "app: Value error, invalid address '0xzz'"),
+        ("/api/apps/demo/history", {"app": APP, "events": [{"block": "soon"}]}, lambda p: p.app_history("demo"),
+         "events.0.block: Input should be a valid integer"),
+        ("/api/cvms", {"cvms": [CVM | {"status": 3}]}, lambda p: p.cvms(),
+         "cvms.0.status: Input should be a valid string"),
+        ("/api/cvms", {"cvms": {"demo-1": CVM}}, lambda p: p.cvms(), "cvms: Input should be a valid list"),
+    ],
+)  # fmt: skip
+def test_a_malformed_answer_is_a_clear_failure_naming_the_field(
+    world: PlaneWorld, path: str, body: Any, call: Any, problem: str
+) -> None:
+    with (
+        serve(fake_plane({path: body})) as url,
+        ControlPlaneClient(url, world.token) as plane,
+        pytest.raises(OperationFailed) as failed,
+    ):
+        call(plane)
+    message = str(failed.value)
+    assert (
+        message.startswith(f"the control plane at {url} answered ")
+        and f" {path} with something warden cannot read as a " in message
+    )
+    assert problem in message and "WARDEN_API_URL" in message
+    assert failed.value.exit_code == 1 and world.token not in message
+
+
+def test_fields_a_newer_server_adds_are_passed_on(world: PlaneWorld) -> None:
+    newer = {"/api/cvms/demo-1": CVM | {"zone": "b"}, "/api/nodes": {"nodes": [NODE], "total": 1}}
+    with serve(fake_plane(newer)) as url, ControlPlaneClient(url, world.token) as plane:
+        assert plane.cvm("demo-1") == CVM | {"zone": "b"}
+        assert plane.nodes() == [NODE]

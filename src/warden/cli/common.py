@@ -29,39 +29,42 @@ def _console(to_stderr: bool) -> Console:
 stderr = _console(True)
 stdout = _console(False)
 
+
+def flag(name: str, help: str, *, metavar: str | None = None, env: str | None = None) -> Any:
+    """One option's declaration: its flag, help, value name and (shown in --help) environment variable."""
+    return typer.Option(name, metavar=metavar, envvar=env, show_envvar=env is not None, help=help)
+
+
 RpcUrlOption = Annotated[
     str | None,
-    typer.Option(
+    flag(
         "--rpc-url",
+        "JSON-RPC endpoint; several comma-separated URLs fail over in order.",
         metavar="URL",
-        envvar="ETH_RPC_URL",
-        show_envvar=True,
-        help="JSON-RPC endpoint; several comma-separated URLs fail over in order.",
+        env="ETH_RPC_URL",
     ),
 ]
 ChainOption = Annotated[
     str | None,
-    typer.Option(
+    flag(
         "--chain",
+        "base, base-sepolia or ethereum: use that chain's public RPC when no --rpc-url is given.",
         metavar="NAME",
-        help="base, base-sepolia or ethereum: use that chain's public RPC when no --rpc-url is given.",
     ),
 ]
 NodesFileOption = Annotated[
     Path | None,
-    typer.Option(
+    flag(
         "--nodes-file",
+        "Node inventory: JSON/TOML list of {name, device_id, …} or `phala nodes ls --json` output.",
         metavar="FILE",
-        envvar="WARDEN_NODES_FILE",
-        show_envvar=True,
-        help="Node inventory: JSON/TOML list of {name, device_id, …} or `phala nodes ls --json` output.",
+        env="WARDEN_NODES_FILE",
     ),
 ]
 ChainIdOption = Annotated[
-    int | None,
-    typer.Option("--chain-id", metavar="ID", help="Refuse to run unless the RPC serves this chain id."),
+    int | None, flag("--chain-id", "Refuse to run unless the RPC serves this chain id.", metavar="ID")
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print exactly one JSON document on stdout.")]
+JsonOption = Annotated[bool, flag("--json", "Print exactly one JSON document on stdout.")]
 AppArgument = Annotated[
     str,
     typer.Argument(
@@ -72,57 +75,52 @@ AppArgument = Annotated[
 ]
 PrivateKeyOption = Annotated[
     str | None,
-    typer.Option(
+    flag(
         "--private-key",
+        "Signing key (prefer the PRIVATE_KEY env var: a key on the command line is visible to others).",
         metavar="HEX",
-        help="Signing key (prefer the PRIVATE_KEY env var: a key on the command line is visible to others).",
     ),
 ]
 KeystoreOption = Annotated[
     str | None,
-    typer.Option(
+    flag(
         "--keystore",
+        "Encrypted keystore (or WARDEN_KEYSTORE); password from WARDEN_KEYSTORE_PASSWORD or a prompt.",
         metavar="FILE",
-        help="Encrypted keystore (or WARDEN_KEYSTORE); password from WARDEN_KEYSTORE_PASSWORD or a prompt.",
     ),
 ]
 TimeoutOption = Annotated[
-    float,
-    typer.Option("--timeout", metavar="SECONDS", help="Seconds to wait for receipts before reporting them pending."),
+    float, flag("--timeout", "Seconds to wait for receipts before reporting them pending.", metavar="SECONDS")
 ]
 WaitOption = Annotated[
-    bool, typer.Option("--wait", help="Wait for the receipts and re-read the chain (default: print the tx hashes).")
+    bool, flag("--wait", "Wait for the receipts and re-read the chain (default: print the tx hashes).")
 ]
 ApiUrlOption = Annotated[
     str | None,
-    typer.Option(
+    flag(
         "--api-url",
+        "The control plane, e.g. http://127.0.0.1:8080 (`warden devnet env` prints the devnet's).",
         metavar="URL",
-        envvar="WARDEN_API_URL",
-        show_envvar=True,
-        help="The control plane, e.g. http://127.0.0.1:8080 (`warden devnet env` prints the devnet's).",
+        env="WARDEN_API_URL",
     ),
 ]
 ApiTokenOption = Annotated[
     str | None,
-    typer.Option(
+    flag(
         "--api-token",
+        "The workspace's API token (prefer the env var: a token on the command line is visible to others).",
         metavar="TOKEN",
-        envvar="WARDEN_API_TOKEN",
-        show_envvar=True,
-        help="The workspace's API token (prefer the env var: a token on the command line is visible to others).",
+        env="WARDEN_API_TOKEN",
     ),
 ]
-
 DatabaseUrlOption = Annotated[
     str | None,
-    typer.Option(
+    flag(
         "--database-url",
+        "Inventory database: sqlite:///FILE or postgresql://USER@HOST/DB [default: "
+        "$WARDEN_HOME/warden.db, the devnet's].",
         metavar="URL",
-        envvar="WARDEN_DATABASE_URL",
-        show_envvar=True,
-        help="Inventory database: sqlite:///FILE or postgresql://USER@HOST/DB [default: $WARDEN_HOME/warden.db, "
-        "the devnet's].",
+        env="WARDEN_DATABASE_URL",
     ),
 ]
 

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, joinedload, selectinload, sessionmaker
 
+from warden import errors
 from warden.chain.inputs import hex0x, parse_address
 from warden.errors import BadInput
 from warden.fleet import models as m
@@ -30,7 +31,7 @@ NODE_STATUSES = ("online", "offline", "maintenance")
 CVM_STATUSES = ("created", "starting", "running", "stopped", "boot-failed")
 
 
-class NotFound(BadInput):
+class NotFound(errors.NotFound):
     """Unknown here, or not visible to this workspace (the API answers 404 for both)."""
 
 

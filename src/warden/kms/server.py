@@ -1,4 +1,9 @@
-"""The KMS over HTTP: `POST /prpc/KMS.<Method>` (and `/prpc/<Method>`) with JSON bodies, as dstack routes them."""
+"""The KMS over HTTP: `POST /prpc/KMS.<Method>` (and `/prpc/<Method>`) with JSON bodies, as dstack routes them.
+
+A failure answers `{"error": …}` (what dstack's KMS clients read) with the error's HTTP status from
+`warden.errors`: 400 a malformed request, 403 a denial (the chain said no), 404 an unknown method, 503 the
+chain could not be read.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +15,22 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from starlette.concurrency import run_in_threadpool
 
 from warden.body_guard import BodyGuard, error_key_body
-from warden.errors import WardenError
+from warden.errors import BadInput, NotFound, WardenError
 from warden.jsonbody import JsonRefused, loads
-from warden.kms.service import KmsService, error_status
+from warden.kms.service import KmsService
 
 MAX_BODY = 1 << 20  # quotes and event logs are a few KiB; anything near a MiB is not a KMS request
+
+
+def request_object(raw: bytes) -> dict[str, Any]:
+    """A request body: a JSON object, or nothing at all (a method without arguments)."""
+    try:
+        body = loads(raw) if raw.strip() else {}
+    except JsonRefused as exc:
+        raise BadInput(f"request body is {exc}") from None
+    if not isinstance(body, dict):
+        raise BadInput("request body must be a JSON object")
+    return body
 
 
 def create_kms_app(service: KmsService) -> FastAPI:
@@ -41,20 +57,13 @@ def create_kms_app(service: KmsService) -> FastAPI:
 
     @app.api_route("/prpc/{method}", methods=["GET", "POST"])
     async def prpc(method: str, request: Request) -> JSONResponse:
-        name = method.removeprefix("KMS.")
-        handler = methods.get(name)
-        if handler is None:
-            return JSONResponse({"error": f"unknown method {method}"}, status_code=404)
-        raw = await request.body()  # BodyGuard has bounded its size and nesting
         try:
-            body = loads(raw) if raw.strip() else {}
-        except JsonRefused as exc:
-            return JSONResponse({"error": f"request body is {exc}"}, status_code=400)
-        if not isinstance(body, dict):
-            return JSONResponse({"error": "request body must be a JSON object"}, status_code=400)
-        try:
+            handler = methods.get(method.removeprefix("KMS."))
+            if handler is None:
+                raise NotFound(f"unknown method {method}")
+            body = request_object(await request.body())  # BodyGuard has bounded its size and nesting
             return JSONResponse(await run_in_threadpool(handler, body))
         except WardenError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=error_status(exc))
+            return JSONResponse({"error": str(exc)}, status_code=exc.http_status)
 
     return app

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from warden.errors import BadInput, OperationFailed, WardenError
+from warden.errors import BadInput, Denied, OperationFailed
 from warden.identity.bootinfo import BootInfo
 from warden.keys.app_keys import (
     RootKeys,
@@ -39,7 +39,7 @@ KMS_IDENTITY_PURPOSE = "warden-kms-identity"
 RA_TLS_PURPOSE = "ratls-cert"  # a CSR's attestation binds sha512("ratls-cert:" ‖ SPKI), as dstack's does
 
 
-class KmsDenied(OperationFailed):
+class KmsDenied(Denied):
     """The chain (or the KMS's own policy) said no; `str()` is what the caller sees."""
 
 
@@ -205,12 +205,3 @@ def _int_arg(body: dict[str, Any], name: str, default: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise BadInput(f"`{name}` must be an integer")
     return value
-
-
-def error_status(exc: WardenError) -> int:
-    """HTTP status for a failure: 403 denied, 400 bad request, 503 anything else (a backend problem)."""
-    if isinstance(exc, KmsDenied):
-        return 403
-    if isinstance(exc, BadInput):
-        return 400
-    return 503

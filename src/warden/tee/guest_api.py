@@ -1,5 +1,9 @@
 """dstack's guest API (`POST /GetKey`, `/GetQuote`, `/Info`, `/Sign`, `/Verify`, `/Version`, …) for a devnet
-CVM, so the unmodified `dstack-sdk` client works against it over HTTP or a unix socket."""
+CVM, so the unmodified `dstack-sdk` client works against it over HTTP or a unix socket.
+
+A failure answers `{"error": …}` with the error's HTTP status from `warden.errors`: 400 a malformed
+request, 404 an unknown method, 503 the CVM or its KMS could not do it (no keys yet, a refusal).
+"""
 
 from __future__ import annotations
 
@@ -14,12 +18,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from warden.body_guard import BodyGuard, error_key_body
-from warden.errors import WardenError
+from warden.errors import BadInput, NotFound, WardenError
 from warden.identity.bootinfo import mr_aggregated
 from warden.identity.eventlog import app_identity
 from warden.identity.quote import TdMeasurements
-from warden.jsonbody import JsonRefused, loads
 from warden.keys import secp256k1
+from warden.kms.server import request_object
 from warden.tee.guest import Guest
 
 MAX_BODY = 1 << 20  # a guest request is a few hundred bytes
@@ -36,13 +40,13 @@ def create_guest_app(guest: Guest) -> FastAPI:
         if method == "GetKey":
             algorithm = str(body.get("algorithm") or "secp256k1")
             if algorithm not in (*SECP256K1_NAMES, "ed25519"):
-                raise _bad(f"unsupported algorithm {algorithm!r}")
+                raise BadInput(f"unsupported algorithm {algorithm!r}")
             result = guest.get_key(str(body.get("path") or ""), str(body.get("purpose") or ""))
             return {"key": result.key.hex(), "signature_chain": [s.hex() for s in result.signature_chain]}
         if method == "GetQuote":
             report_data = _hex(body.get("report_data"), "report_data")
             if not report_data or len(report_data) > 64:
-                raise _bad("report_data must be 1 to 64 bytes")
+                raise BadInput("report_data must be 1 to 64 bytes")
             return cvm.get_quote_response(report_data)
         if method == "Info":
             return _info(guest)
@@ -59,46 +63,28 @@ def create_guest_app(guest: Guest) -> FastAPI:
             names = tuple(str(n) for n in body.get("alt_names") or [])
             cert = guest.request_certificate(str(body.get("subject") or cvm.app_id.hex()), names)
             return {"key": cert.key_pem, "certificate_chain": cert.chain}
-        raise _bad(f"unknown method {method}", 404)
+        raise NotFound(f"unknown method {method}")
 
     @app.post("/{method}")
     async def route(method: str, request: Request) -> JSONResponse:
-        raw = await request.body()
         try:
-            body = loads(raw) if raw.strip() else {}
-        except JsonRefused as exc:
-            return JSONResponse({"error": f"request body is {exc}"}, status_code=400)
-        if not isinstance(body, dict):
-            return JSONResponse({"error": "request body must be a JSON object"}, status_code=400)
-        try:
+            body = request_object(await request.body())  # BodyGuard has bounded its size and nesting
             return JSONResponse(handle(method.removeprefix("prpc/"), body))
-        except _HttpError as exc:
-            return JSONResponse({"error": exc.message}, status_code=exc.status)
         except WardenError as exc:
-            return JSONResponse({"error": str(exc)}, status_code=400 if exc.exit_code == 2 else 503)
+            return JSONResponse({"error": str(exc)}, status_code=exc.http_status)
 
     return app
-
-
-class _HttpError(Exception):
-    def __init__(self, message: str, status: int) -> None:
-        super().__init__(message)
-        self.message, self.status = message, status
-
-
-def _bad(message: str, status: int = 400) -> _HttpError:
-    return _HttpError(message, status)
 
 
 def _hex(value: Any, name: str) -> bytes:
     if value in (None, ""):
         return b""
     if not isinstance(value, str):
-        raise _bad(f"{name} must be hex text")
+        raise BadInput(f"{name} must be hex text")
     try:
         return bytes.fromhex(value.removeprefix("0x"))
     except ValueError:
-        raise _bad(f"{name} is not hex") from None
+        raise BadInput(f"{name} is not hex") from None
 
 
 def _info(guest: Guest) -> dict[str, Any]:
@@ -147,10 +133,10 @@ def _sign(guest: Guest, algorithm: str, data: bytes) -> dict[str, Any]:
     if algorithm in ("secp256k1", "secp256k1_prehashed"):
         digest = data if algorithm == "secp256k1_prehashed" else hashlib.sha256(data).digest()
         if len(digest) != 32:
-            raise _bad("secp256k1_prehashed needs a 32-byte digest")
+            raise BadInput("secp256k1_prehashed needs a 32-byte digest")
         signature = secp256k1.sign_recoverable(result.key, digest)
         return {"signature": signature.hex(), "public_key": result.public_key.hex(), "signature_chain": chain}
-    raise _bad(f"unsupported algorithm {algorithm!r}")
+    raise BadInput(f"unsupported algorithm {algorithm!r}")
 
 
 def _verify(body: dict[str, Any]) -> bool:
@@ -169,4 +155,4 @@ def _verify(body: dict[str, Any]) -> bool:
             return secp256k1.recover(signature, digest) == secp256k1.normalize_public_key(public_key)
         except WardenError:
             return False
-    raise _bad(f"unsupported algorithm {algorithm!r}")
+    raise BadInput(f"unsupported algorithm {algorithm!r}")

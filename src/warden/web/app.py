@@ -7,8 +7,7 @@ from fastapi.responses import JSONResponse
 
 from warden import __version__
 from warden.body_guard import API_HEADERS, BodyGuard
-from warden.errors import BadInput, WardenError
-from warden.fleet.store import NotFound
+from warden.errors import WardenError
 from warden.web import api, dashboard
 from warden.web.plane import ControlPlane
 
@@ -18,12 +17,6 @@ EVERY_RESPONSE_HEADERS = {
     "X-Frame-Options": "DENY",
     "Content-Security-Policy": "frame-ancestors 'none'",
 }
-
-
-def error_status(exc: WardenError) -> int:
-    if isinstance(exc, NotFound):
-        return 404
-    return 400 if isinstance(exc, BadInput) else 502
 
 
 def create_control_plane_app(plane: ControlPlane) -> FastAPI:
@@ -43,7 +36,7 @@ def create_control_plane_app(plane: ControlPlane) -> FastAPI:
 
     @app.exception_handler(WardenError)
     async def warden_error(_request: Request, exc: WardenError) -> JSONResponse:
-        return JSONResponse({"detail": str(exc)}, status_code=error_status(exc))
+        return JSONResponse({"detail": str(exc)}, status_code=exc.http_status)
 
     @app.get("/health", include_in_schema=False)
     def health() -> dict[str, str]:

@@ -1,22 +1,31 @@
 """A client of the control plane's HTTP API (`/api/…`), for the CLI and scripts.
 
 Errors read like the rest of warden: an unreachable server or a refused token is an OperationFailed
-(exit 1), an unknown node, app or CVM is a BadInput carrying the server's own words (exit 2). The token
-goes into the Authorization header only; no message, repr or log line ever contains it.
+(exit 1), an unknown node, app or CVM is a BadInput carrying the server's own words (exit 2). Every
+answer is checked against the model the server declares for it (`warden.web.models`): one that does not
+fit is an OperationFailed naming the fields, never a KeyError later. Methods return the answer as JSON
+objects (dicts). The token goes into the Authorization header only; no message, repr or log line ever
+contains it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
+from pydantic import BaseModel, ValidationError
 
 from warden.errors import BadInput, OperationFailed
+from warden.web import models
 
 DEFAULT_TIMEOUT = 15.0
 CONNECT_TIMEOUT = 5.0
+SHOWN_PROBLEMS = 3  # a malformed answer names this many of its bad fields
+
+AnswerT = TypeVar("AnswerT", bound=BaseModel)
 
 
 def _segment(value: str) -> str:
@@ -44,6 +53,19 @@ def _detail(response: httpx.Response) -> str:
     return f"HTTP {response.status_code}"
 
 
+def _problems(exc: ValidationError) -> str:
+    """Where an answer does not fit its model, as one line (the values themselves are not repeated)."""
+    errors = exc.errors(include_url=False, include_input=False)
+    parts = [f"{'.'.join(str(p) for p in e['loc']) or 'answer'}: {e['msg']}" for e in errors[:SHOWN_PROBLEMS]]
+    more = len(errors) - SHOWN_PROBLEMS
+    return "; ".join(parts) + (f"; and {more} more" if more > 0 else "")
+
+
+def _json(items: Sequence[BaseModel]) -> list[dict[str, Any]]:
+    """Checked answers as the JSON objects the server sent (hex 0x-lowercase, addresses EIP-55)."""
+    return [item.model_dump(mode="json") for item in items]
+
+
 def normalise_url(url: str) -> str:
     """The control plane's base URL: scheme and host required; a trailing `/` or `/api` is dropped."""
     text = url.strip().rstrip("/")
@@ -63,7 +85,7 @@ def check_token(token: str) -> str:
 
 
 class ControlPlaneClient:
-    """`GET /api/nodes` and friends; every method returns the server's JSON object."""
+    """`GET /api/nodes` and friends; every method returns the server's checked JSON object (or list)."""
 
     def __init__(self, url: str, token: str, *, timeout: float = DEFAULT_TIMEOUT,
                  transport: httpx.BaseTransport | None = None) -> None:  # fmt: skip
@@ -122,70 +144,73 @@ class ControlPlaneClient:
                 "(is WARDEN_API_URL the control plane's address?)"
             ) from None
 
-    def _object(self, method: str, path: str, **options: Any) -> dict[str, Any]:
+    def _answer(self, model: type[AnswerT], method: str, path: str, **options: Any) -> AnswerT:
+        """The answer, checked against the model the server declares for it (warden.web.models)."""
         body = self._request(method, path, **options)
-        if not isinstance(body, dict):
-            raise OperationFailed(f"the control plane answered {method} /api{path} with a non-object")
-        return body
-
-    def _list(self, path: str, key: str, **options: Any) -> list[dict[str, Any]]:
-        items = self._object("GET", path, **options).get(key)
-        if not isinstance(items, list) or not all(isinstance(i, dict) for i in items):
-            raise OperationFailed(f"the control plane answered GET /api{path} without a list of {key}")
-        return items
+        try:
+            return model.model_validate(body)
+        except ValidationError as exc:
+            raise OperationFailed(
+                f"the control plane at {self.url} answered {method} /api{path} with something warden cannot read "
+                f"as a {model.__name__} ({_problems(exc)}); is WARDEN_API_URL a warden control plane of this version?"
+            ) from None
 
     # -- workspace and nodes ---------------------------------------------------------------------
 
     def workspace(self) -> str:
         """The workspace the token belongs to."""
-        return str(self._object("GET", "/workspace").get("workspace"))
+        return self._answer(models.WorkspaceAnswer, "GET", "/workspace").workspace
 
     def nodes(self) -> list[dict[str, Any]]:
         """Nodes this workspace may deploy to: name, device_id, ppid, region, status, …"""
-        return self._list("/nodes", "nodes")
+        return _json(self._answer(models.NodeList, "GET", "/nodes").nodes)
 
     def node(self, name: str) -> dict[str, Any]:
         """One node with its device-identity `history` (oldest first)."""
-        return self._object("GET", f"/nodes/{_segment(name)}")
+        return self._answer(models.NodeDetail, "GET", f"/nodes/{_segment(name)}").model_dump(mode="json")
 
     def node_history(self, name: str) -> list[dict[str, Any]]:
-        return self._list(f"/nodes/{_segment(name)}/history", "history")
+        return _json(self._answer(models.NodeHistory, "GET", f"/nodes/{_segment(name)}/history").history)
 
     def add_node(self, name: str, *, region: str | None = None, tee_version: str | None = None) -> dict[str, Any]:
-        return self._object("POST", "/nodes", json={"name": name, "region": region, "tee_version": tee_version})
+        body = {"name": name, "region": region, "tee_version": tee_version}
+        return self._answer(models.Node, "POST", "/nodes", json=body).model_dump(mode="json")
 
     def post_attestation(self, name: str, quote_hex: str) -> dict[str, Any]:
         """A node's TDX quote (hex); the answer says whether its device id changed and which CVMs it strands."""
-        return self._object("POST", f"/nodes/{_segment(name)}/attestation", json={"quote": quote_hex})
+        path = f"/nodes/{_segment(name)}/attestation"
+        return self._answer(models.IdentityUpdate, "POST", path, json={"quote": quote_hex}).model_dump(mode="json")
 
     # -- apps ------------------------------------------------------------------------------------
 
     def apps(self) -> list[dict[str, Any]]:
-        return self._list("/apps", "apps")
+        return _json(self._answer(models.AppList, "GET", "/apps").apps)
 
     def app(self, key: str) -> dict[str, Any]:
         """An app by address (0x…, app_…) or name: app, name, chain_id, kms."""
-        return self._object("GET", f"/apps/{_segment(key)}")
+        return self._answer(models.App, "GET", f"/apps/{_segment(key)}").model_dump(mode="json")
 
     def add_app(self, app: str, *, chain_id: int, kms: str | None = None, name: str | None = None) -> dict[str, Any]:
         """Register an app with the workspace (idempotent)."""
-        return self._object("POST", "/apps", json={"app": app, "chain_id": chain_id, "kms": kms, "name": name})
+        body = {"app": app, "chain_id": chain_id, "kms": kms, "name": name}
+        return self._answer(models.App, "POST", "/apps", json=body).model_dump(mode="json")
 
     def device_allowlist(self, app: str) -> dict[str, Any]:
         """The merged allowlist: on-chain devices, where the app's CVMs run, deployable nodes."""
-        return self._object("GET", f"/apps/{_segment(app)}/device-allowlist")
+        path = f"/apps/{_segment(app)}/device-allowlist"
+        return self._answer(models.DeviceAllowlist, "GET", path).model_dump(mode="json")
 
     def app_history(self, app: str) -> list[dict[str, Any]]:
-        return self._list(f"/apps/{_segment(app)}/history", "events")
+        return _json(self._answer(models.AppHistory, "GET", f"/apps/{_segment(app)}/history").events)
 
     # -- CVMs ------------------------------------------------------------------------------------
 
     def cvms(self, app: str | None = None) -> list[dict[str, Any]]:
-        return self._list("/cvms", "cvms", params={"app": app} if app else None)
+        return _json(self._answer(models.CvmList, "GET", "/cvms", params={"app": app} if app else None).cvms)
 
     def cvm(self, key: str) -> dict[str, Any]:
         """A CVM by name, UUID or instance id."""
-        return self._object("GET", f"/cvms/{_segment(key)}")
+        return self._answer(models.Cvm, "GET", f"/cvms/{_segment(key)}").model_dump(mode="json")
 
     def add_cvm(
         self,
@@ -200,12 +225,14 @@ class ControlPlaneClient:
     ) -> dict[str, Any]:
         body = {"name": name, "app": app, "node": node, "compose_hash": compose_hash, "instance_id": instance_id,
                 "status": status, "uuid": uuid}  # fmt: skip
-        return self._object("POST", "/cvms", json=body)
+        return self._answer(models.Cvm, "POST", "/cvms", json=body).model_dump(mode="json")
 
     def set_cvm_status(self, key: str, status: str, *, reason: str | None = None,
                        device_allowed: bool | None = None) -> dict[str, Any]:  # fmt: skip
         body = {"status": status, "reason": reason, "device_allowed": device_allowed}
-        return self._object("POST", f"/cvms/{_segment(key)}/status", json=body)
+        return self._answer(models.Cvm, "POST", f"/cvms/{_segment(key)}/status", json=body).model_dump(mode="json")
 
     def move_cvm(self, key: str, node: str) -> dict[str, Any]:
-        return self._object("POST", f"/cvms/{_segment(key)}/move", json={"node": node})
+        return self._answer(models.Cvm, "POST", f"/cvms/{_segment(key)}/move", json={"node": node}).model_dump(
+            mode="json"
+        )
