@@ -43,27 +43,27 @@ def short_hex(value: str, head: int = 10, tail: int = 8) -> str:
 
 
 @dataclass(frozen=True)
-class Change:
-    """One change an operator asked for from the dashboard."""
+class FormChange:
+    """One change an operator asked for with a dashboard form (planned by `warden.changes`)."""
 
     kind: ChangeKind
     device_id: bytes | None = None
     enable: bool | None = None
 
     @classmethod
-    def device(cls, text: str | None, *, add: bool) -> Change:
+    def device(cls, text: str | None, *, add: bool) -> FormChange:
         if not text:
             raise BadInput("no device given")
         return cls("add-device" if add else "remove-device", parse_bytes32(text, "device id"))
 
     @classmethod
-    def allow_any(cls, text: str | None) -> Change:
+    def allow_any(cls, text: str | None) -> FormChange:
         if text not in ("true", "false"):
             raise BadInput("say whether to turn allowAnyDevice on (true) or off (false)")
         return cls("allow-any", enable=text == "true")
 
     @classmethod
-    def from_form(cls, kind: str | None, device: str | None, enable: str | None) -> Change:
+    def from_form(cls, kind: str | None, device: str | None, enable: str | None) -> FormChange:
         if kind == "allow-any":
             return cls.allow_any(enable)
         if kind in ("add-device", "remove-device"):
@@ -84,7 +84,7 @@ class Change:
 class Prepared:
     """A change read against the chain: its plan (with no change in it when it is a no-op)."""
 
-    change: Change
+    change: FormChange
     contract: AppAuth
     owner: str
     title: str  # e.g. "allow device 0x12… (prod6)"
@@ -119,7 +119,7 @@ def device_label(device_id: bytes, node: str | None, former_node: str | None = N
     return f"{former_node}'s former device {text}" if former_node else f"device {text}"
 
 
-def prepare(plane: ControlPlane, app: AppView, change: Change, inventory: Inventory) -> Prepared:
+def prepare(plane: ControlPlane, app: AppView, change: FormChange, inventory: Inventory) -> Prepared:
     """Read what the chain says now and plan the change (skipping it when it is already so).
 
     `inventory` names devices by their node, or by the node that presented them before its current id.
@@ -152,7 +152,7 @@ def prepare(plane: ControlPlane, app: AppView, change: Change, inventory: Invent
     )
 
 
-def carry_out(plane: ControlPlane, app: AppView, change: Change, workspace: WorkspaceRef) -> Flash | Offline:
+def carry_out(plane: ControlPlane, app: AppView, change: FormChange, workspace: WorkspaceRef) -> Flash | Offline:
     """Make the change with the workspace's signer, or return it for the owner to sign (see the module docstring).
 
     Every failure comes back as an error Flash saying nothing changed.
@@ -183,7 +183,7 @@ def carry_out(plane: ControlPlane, app: AppView, change: Change, workspace: Work
         return Flash("error", f"Could not {change_title(change)}: {exc}")
 
 
-def change_title(change: Change) -> str:
+def change_title(change: FormChange) -> str:
     if change.kind == "allow-any":
         return f"turn Allow any device {'on' if change.enable else 'off'}"
     assert change.device_id is not None
@@ -191,7 +191,9 @@ def change_title(change: Change) -> str:
     return f"{verb} device {short_hex(hex0x(change.device_id))}"
 
 
-def offline_batch(plane: ControlPlane, app: AppView, change: Change, inventory: Inventory) -> dict[str, Any] | Flash:
+def offline_batch(
+    plane: ControlPlane, app: AppView, change: FormChange, inventory: Inventory
+) -> dict[str, Any] | Flash:
     """The Safe Transaction Builder batch for a change, re-planned against the chain now."""
     try:
         prepared = prepare(plane, app, change, inventory)

@@ -34,7 +34,7 @@ from warden.errors import BadInput, WardenError
 from warden.fleet.allowlist_view import AllowlistView
 from warden.fleet.store import AppView, CvmView, NotFound, WorkspaceRef
 from warden.web import actions
-from warden.web.actions import Change, Offline, short_hex
+from warden.web.actions import FormChange, Offline, short_hex
 from warden.web.api import plane_of
 from warden.web.plane import ControlPlane
 from warden.web.session import (
@@ -463,7 +463,7 @@ async def allowlist_fragment(request: Request, app: str, session: Session) -> Re
     return render("_allowlist.html", page_context(request, session, "apps", app=found, panel=panel))
 
 
-def _change_response(request: Request, session: Session, app_key: str, change: Change) -> Response:
+def _change_response(request: Request, session: Session, app_key: str, change: FormChange) -> Response:
     plane = plane_of(request)
     app = _app(plane, session, app_key)
     workspace = session.workspace_ref
@@ -478,9 +478,9 @@ def _change_response(request: Request, session: Session, app_key: str, change: C
     return redirect_with_flash(request, app_url + "#device-allowlist", outcome)
 
 
-def _parse(change: str | None, device: str | None, enable: str | None) -> Change:
+def _parse(change: str | None, device: str | None, enable: str | None) -> FormChange:
     try:
-        return Change.from_form(change, device, enable)
+        return FormChange.from_form(change, device, enable)
     except BadInput as exc:
         raise PageError(400, "Bad request", str(exc)) from None
 
@@ -512,7 +512,7 @@ async def allow_any(
     return await run_in_threadpool(_change_response, request, session, app, change)
 
 
-def _batch_response(request: Request, session: Session, app_key: str, change: Change) -> Response:
+def _batch_response(request: Request, session: Session, app_key: str, change: FormChange) -> Response:
     plane = plane_of(request)
     app = _app(plane, session, app_key)
     batch = actions.offline_batch(plane, app, change, plane.inventory(session.workspace_ref))
