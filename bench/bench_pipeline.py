@@ -11,15 +11,15 @@ import os
 import time
 
 from bench.common import BenchResult
-from warden.chain.allowlist import apply
 from warden.chain.app import AppAuth
 from warden.chain.connection import Chain
 from warden.chain.deploy import deploy_kms
 from warden.chain.kms import KmsRegistry
 from warden.chain.signer import signer_from_key
 from warden.chain.tx import execute, require_success
+from warden.changes.asked import device_changes
+from warden.changes.flow import Delivery, send
 from warden.devnet.anvil import DEV_PRIVATE_KEY, start_anvil
-from warden.fleet.devices import DeviceTarget, device_spec, plan_devices
 
 COUNT = int(os.environ.get("BENCH_PIPELINE_COUNT", "50"))
 
@@ -41,10 +41,11 @@ def run() -> list[BenchResult]:
 
         start_block = chain.block_number()
         began = time.monotonic()
-        targets = [DeviceTarget(device(i, 1), None) for i in range(COUNT)]
-        results = apply(chain, signer, device_spec(app), plan_devices(app, targets, add=True), wait=True)
+        plan = device_changes(app, [(device(i, 1), None) for i in range(COUNT)], add=True)
+        report = send(plan, signer, Delivery("send", wait=True, timeout=60))
         pipelined = time.monotonic() - began
-        assert all(r.status == "added" for r in results), [r.status for r in results]
+        results = report.results
+        assert len(results) == COUNT and all(r.status == "added" for r in results), [r.status for r in results]
         blocks = chain.block_number() - start_block
 
         began = time.monotonic()

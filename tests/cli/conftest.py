@@ -17,7 +17,14 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
         monkeypatch.delenv(name, raising=False)
     home = tmp_path / "warden-home"
     monkeypatch.setenv("WARDEN_HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
     return home
+
+
+@pytest.fixture
+def user_cache(tmp_path: Path, isolated_env: Path) -> Path:
+    """warden's directory in this test's user cache dir (XDG_CACHE_HOME)."""
+    return tmp_path / "user-cache" / "warden"
 
 
 @pytest.fixture

@@ -603,10 +603,22 @@ def test_second_list_uses_the_cache_and_sees_new_events(
     assert [d["device_id"] for d in later["devices"]] == [hex0x(A), hex0x(B), hex0x(C)]
 
 
-def test_a_damaged_cache_file_is_ignored(
-    anvil: Anvil, chain: Chain, owner: Signer, app: AppAuth, isolated_env: Path
+def test_the_log_cache_lives_in_the_user_cache_dir(
+    anvil: Anvil, app: AppAuth, user_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    cache = isolated_env / "cache" / "logs.sqlite"
+    workdir = tmp_path / "somewhere"
+    workdir.mkdir()
+    monkeypatch.chdir(workdir)
+    monkeypatch.delenv("WARDEN_HOME")  # the devnet's default home would be ./.warden: the cache must not go there
+    assert listed(anvil, app.address) == [hex0x(A)]
+    assert (user_cache / "logs.sqlite").is_file()
+    assert list(workdir.iterdir()) == []  # nothing left in the directory the command ran in
+
+
+def test_a_damaged_cache_file_is_ignored(
+    anvil: Anvil, chain: Chain, owner: Signer, app: AppAuth, user_cache: Path
+) -> None:
+    cache = user_cache / "logs.sqlite"
     cache.parent.mkdir(parents=True)
     cache.write_bytes(b"\x00garbage\xff" * 100)
     send(chain, owner, app.add_device(B))

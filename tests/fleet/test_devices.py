@@ -1,5 +1,6 @@
 """An app's device allowlist as the library sees it: names resolved, the list read from events and
-confirmed on chain, changes planned and sent as one batch (through a node that fails mid-batch too)."""
+confirmed on chain, changes planned (warden.changes) and sent as one batch (through a node that fails
+mid-batch too)."""
 
 from __future__ import annotations
 
@@ -9,23 +10,18 @@ import pytest
 
 from tests.support.chain import deploy_app, send
 from tests.support.flaky_proxy import FlakyProxy
-from warden.chain.allowlist import apply
 from warden.chain.app import AppAuth
 from warden.chain.connection import Chain
 from warden.chain.kms import KmsRegistry
 from warden.chain.rpc import RpcClient
 from warden.chain.signer import Signer
 from warden.chain.tx import TxOutcome, wait_all
+from warden.changes import flow
+from warden.changes.asked import device_changes
+from warden.changes.flow import Delivery, Report
 from warden.devnet.anvil import Anvil
 from warden.errors import BadInput
-from warden.fleet.devices import (
-    DeviceTarget,
-    addable_nodes,
-    device_spec,
-    list_devices,
-    plan_devices,
-    resolve_devices,
-)
+from warden.fleet.devices import DeviceTarget, addable_nodes, list_devices, resolve_devices
 from warden.fleet.inventory import Inventory, Node
 
 A, B, C, D = (bytes([n]) * 32 for n in (0xA1, 0xB2, 0xC3, 0xD4))
@@ -64,6 +60,17 @@ def proxied_app(proxy: FlakyProxy, chain: Chain, app: AppAuth) -> Iterator[AppAu
 
 def allowed(app: AppAuth) -> set[bytes]:
     return {d.device_id for d in list_devices(app, INVENTORY).devices}
+
+
+def added(app: AppAuth, devices: list[bytes], signer: Signer, *, wait: bool = True, timeout: float = 60) -> Report:
+    """The devices added the way `allow-devices add` does it: one plan, sent with consecutive nonces."""
+    plan = device_changes(app, [(d, None) for d in devices], add=True)
+    return flow.send(plan, signer, Delivery("send", wait=wait, timeout=timeout))
+
+
+def statuses(report: Report) -> list[tuple[bytes, str]]:
+    """Each entry of the report: its device id and what happened to it."""
+    return [(bytes.fromhex(row["device_id"][2:]), row["status"]) for row in report.rows()]
 
 
 # -- naming devices ---------------------------------------------------------------------------------
@@ -148,31 +155,33 @@ def test_list_follows_removals_and_re_additions_confirmed_on_chain(chain: Chain,
 # -- changing it ------------------------------------------------------------------------------------
 
 
-def test_plan_skips_no_ops_and_apply_sends_the_rest_with_consecutive_nonces(
+def test_plan_skips_no_ops_and_send_sends_the_rest_with_consecutive_nonces(
     chain: Chain, owner: Signer, app: AppAuth
 ) -> None:
     send(chain, owner, app.add_device(B))
-    planned = plan_devices(app, [DeviceTarget(A, "prod1"), DeviceTarget(B, "prod2"), DeviceTarget(C, None)], add=True)
-    assert [r.status for r in planned.results] == ["pending", "already-allowed", "pending"]
+    planned = device_changes(app, [(A, "prod1"), (B, "prod2"), (C, None)], add=True)
+    assert [(c.value, c.label, c.action) for c in planned.changes] == [(A, "prod1", "add"), (C, None, "add")]
+    assert [(u.value, u.state) for u in planned.unchanged] == [(B, "already-allowed")]
     nonce = chain.nonce(owner.address)
-    results = apply(chain, owner, device_spec(app), planned, wait=True)
-    assert [(r.id, r.status) for r in results] == [(A, "added"), (B, "already-allowed"), (C, "added")]
-    assert results[1].tx is None
-    nonces = [int(chain.rpc.call("eth_getTransactionByHash", [r.tx])["nonce"], 16) for r in (results[0], results[2])]
+    report = flow.send(planned, owner, Delivery("send", wait=True))
+    assert statuses(report) == [(A, "added"), (B, "already-allowed"), (C, "added")]
+    rows = report.rows()
+    assert [row["node"] for row in rows] == ["prod1", "prod2", None]
+    assert rows[1]["tx"] is None
+    nonces = [int(chain.rpc.call("eth_getTransactionByHash", [row["tx"]])["nonce"], 16) for row in (rows[0], rows[2])]
     assert nonces == [nonce, nonce + 1]
     assert chain.nonce(owner.address) == nonce + 2  # the no-op was not sent
 
-    removal = plan_devices(app, [DeviceTarget(A, None), DeviceTarget(D, None)], add=False)
-    results = apply(chain, owner, device_spec(app), removal, wait=True)
-    assert [(r.id, r.status) for r in results] == [(A, "removed"), (D, "not-allowed")]
+    removal = device_changes(app, [(A, None), (D, None)], add=False)
+    report = flow.send(removal, owner, Delivery("send", wait=True))
+    assert statuses(report) == [(A, "removed"), (D, "not-allowed")]
     assert allowed(app) == {B, C}
 
 
 def test_without_wait_items_are_pending_with_their_tx(chain: Chain, owner: Signer, app: AppAuth) -> None:
-    planned = plan_devices(app, [DeviceTarget(A, None), DeviceTarget(B, None)], add=True)
-    results = apply(chain, owner, device_spec(app), planned, wait=False)
-    assert [r.status for r in results] == ["pending", "pending"]
-    outcomes = wait_all(chain, [TxOutcome(app.add_device(r.id), "pending", tx_hash=r.tx) for r in results])
+    report = added(app, [A, B], owner, wait=False)
+    assert [r.status for r in report.results] == ["pending", "pending"]
+    outcomes = wait_all(chain, [TxOutcome(r.change.request(), "pending", tx_hash=r.tx) for r in report.results])
     assert [o.status for o in outcomes] == ["mined", "mined"]  # the hashes reported are the real transactions
     assert allowed(app) == {A, B}
 
@@ -180,23 +189,23 @@ def test_without_wait_items_are_pending_with_their_tx(chain: Chain, owner: Signe
 def test_connection_dropping_mid_batch_reports_what_went_through_and_a_rerun_finishes(
     chain: Chain, owner: Signer, app: AppAuth, proxied_app: AppAuth, proxy: FlakyProxy
 ) -> None:
-    targets = [DeviceTarget(d, None) for d in (A, B, C)]
+    devices = [A, B, C]
     nonce = chain.nonce(owner.address)
     proxy.fail_method("eth_sendRawTransaction", "drop", after=1)  # the first goes out, then the line is dead
-    planned = plan_devices(proxied_app, targets, add=True)
-    results = apply(proxied_app.chain, owner, device_spec(proxied_app), planned, wait=True, timeout=5)
-    assert [(r.id, r.status) for r in results] == [(A, "added"), (B, "failed"), (C, "failed")]
-    assert results[0].tx and chain.receipt(results[0].tx)
-    assert results[1].error and results[2].error and "not sent" in results[2].error
+    report = added(proxied_app, devices, owner, timeout=5)
+    assert statuses(report) == [(A, "added"), (B, "failed"), (C, "failed")]
+    first, second, third = report.results
+    assert first.tx and chain.receipt(first.tx)
+    assert second.error and third.error and "not sent" in third.error
     assert allowed(app) == {A}  # the report matches the chain
     assert chain.nonce(owner.address) == nonce + 1
 
-    rerun = apply(chain, owner, device_spec(app), plan_devices(app, targets, add=True), wait=True)
-    assert [r.status for r in rerun] == ["already-allowed", "added", "added"]
+    rerun = added(app, devices, owner)
+    assert [status for _, status in statuses(rerun)] == ["already-allowed", "added", "added"]
     assert allowed(app) == {A, B, C}
     assert chain.nonce(owner.address) == nonce + 3  # nothing was sent twice
-    again = apply(chain, owner, device_spec(app), plan_devices(app, targets, add=True), wait=True)
-    assert [r.status for r in again] == ["already-allowed"] * 3
+    again = added(app, devices, owner)
+    assert [status for _, status in statuses(again)] == ["already-allowed"] * 3
     assert chain.nonce(owner.address) == nonce + 3
 
 
@@ -206,9 +215,8 @@ def test_lost_answers_still_count_what_the_node_executed(
     nonce = chain.nonce(owner.address)
     # the node executes the second and third sends but every answer after the first is lost
     proxy.fail_method("eth_sendRawTransaction", "lose", after=1)
-    planned = plan_devices(proxied_app, [DeviceTarget(d, None) for d in (A, B, C)], add=True)
-    results = apply(proxied_app.chain, owner, device_spec(proxied_app), planned, wait=True, timeout=5)
-    assert [r.status for r in results] == ["added", "added", "failed"]
+    report = added(proxied_app, [A, B, C], owner, timeout=5)
+    assert [status for _, status in statuses(report)] == ["added", "added", "failed"]
     assert allowed(app) == {A, B}
     assert chain.nonce(owner.address) == nonce + 2
 

@@ -6,25 +6,11 @@ from typing import Annotated
 
 import typer
 
-from warden.chain.allowlist import reject_duplicates
 from warden.chain.app import AppAuth
-from warden.chain.inputs import hex0x, parse_address, parse_bytes32
+from warden.chain.inputs import hex0x, parse_address
 from warden.chain.tx import NotOwner, check_owner, execute, require_success
-from warden.cli.common import (
-    AppArgument,
-    ChainIdOption,
-    JsonOption,
-    KeystoreOption,
-    PrivateKeyOption,
-    RpcUrlOption,
-    TimeoutOption,
-    emit,
-    new_app,
-    note,
-    stdout,
-)
-from warden.cli.connect import app_address, connect, signer_for
-from warden.cli.kms import KmsOption, open_kms
+from warden.cli.common import AppArgument, JsonOption, TimeoutOption, emit, new_app, note, stdout
+from warden.cli.options import ChainOptions, KmsOptions, NewAppOptions, SignerOptions, grouped
 from warden.errors import BadInput
 
 app = new_app("app", "Deploy and inspect DstackApp contracts (one per app: its compose hashes and devices).")
@@ -33,39 +19,17 @@ app = new_app("app", "Deploy and inspect DstackApp contracts (one per app: its c
 NEW_APP_RECHECK = "look up tx {tx} (e.g. in a block explorer) before rerunning: a rerun deploys another app"
 
 
-def open_app(rpc_url: str | None, chain_id: int | None, app_text: str) -> AppAuth:
-    address = app_address(app_text)  # a malformed address is refused before any network call
-    return AppAuth.open(connect(rpc_url, chain_id), address)
-
-
 @app.command("deploy")
+@grouped
 def deploy(
-    kms: KmsOption = None,
+    kms: KmsOptions,
+    settings: NewAppOptions,
+    network: ChainOptions,
+    signer: SignerOptions,
     owner: Annotated[
         str | None,
         typer.Option("--owner", metavar="ADDR", help="Owner of the app (default: the signer); may be a Safe."),
     ] = None,
-    device: Annotated[
-        list[str] | None,
-        typer.Option("--device", metavar="DEVICE_ID", help="Allowed device id (repeatable)."),
-    ] = None,
-    compose_hash: Annotated[
-        list[str] | None,
-        typer.Option("--compose-hash", metavar="HASH", help="Allowed compose hash (repeatable)."),
-    ] = None,
-    allow_any_device: Annotated[
-        bool, typer.Option("--allow-any-device", help="Let any device the KMS trusts boot the app.")
-    ] = False,
-    require_tcb_up_to_date: Annotated[
-        bool, typer.Option("--require-tcb-up-to-date", help="Refuse boots whose TCB is not UpToDate.")
-    ] = False,
-    disable_upgrades: Annotated[
-        bool, typer.Option("--disable-upgrades", help="Make the app contract non-upgradeable forever.")
-    ] = False,
-    rpc_url: RpcUrlOption = None,
-    chain_id: ChainIdOption = None,
-    private_key: PrivateKeyOption = None,
-    keystore: KeystoreOption = None,
     timeout: TimeoutOption = 120.0,
     json_out: JsonOption = False,
 ) -> None:
@@ -76,30 +40,27 @@ def deploy(
 
     Example: warden app deploy --kms 0x9fE4… --device 0x7a3c… --compose-hash 0xc143… --json
     """
-    devices = [parse_bytes32(d, "device id") for d in device or []]
-    hashes = [parse_bytes32(h, "compose hash") for h in compose_hash or []]
-    reject_duplicates(devices, "device id")
-    reject_duplicates(hashes, "compose hash")
+    devices, hashes = settings.ids()  # malformed input is refused before any network call
     owner_address = parse_address(owner, "owner address") if owner else None
-    registry = open_kms(rpc_url, chain_id, kms)
+    registry = network.kms(kms)
     chain = registry.chain
-    signer = signer_for(chain, private_key, keystore)
-    owner_address = owner_address or signer.address
+    key = signer.signer(chain)
+    owner_address = owner_address or key.address
     extra = len(devices[1:]) + len(hashes[1:])
-    if extra and owner_address.lower() != signer.address.lower():
+    if extra and owner_address.lower() != key.address.lower():
         raise BadInput(
             "when the owner is not the signer, only one --device and one --compose-hash can be set at "
             "creation; the owner adds the rest afterwards"
         )
     (outcome,) = execute(
         chain,
-        signer,
+        key,
         [
             registry.deploy_app(
                 owner_address,
-                disable_upgrades=disable_upgrades,
-                require_tcb_up_to_date=require_tcb_up_to_date,
-                allow_any_device=allow_any_device,
+                disable_upgrades=settings.disable_upgrades,
+                require_tcb_up_to_date=settings.require_tcb_up_to_date,
+                allow_any_device=settings.allow_any_device,
                 device_id=devices[0] if devices else bytes(32),
                 compose_hash=hashes[0] if hashes else bytes(32),
             )
@@ -112,7 +73,7 @@ def deploy(
     if extra:
         deployed = AppAuth(chain, new_address)
         requests = [deployed.add_device(d) for d in devices[1:]] + [deployed.add_compose_hash(h) for h in hashes[1:]]
-        for follow_up in execute(chain, signer, requests, timeout=timeout):
+        for follow_up in execute(chain, key, requests, timeout=timeout):
             require_success(
                 follow_up,
                 f"app {new_address} was deployed; rerun `warden allow-devices list {new_address}` and "
@@ -125,8 +86,8 @@ def deploy(
         "owner": owner_address,
         "chain_id": chain.chain_id,
         "tx": outcome.tx_hash,
-        "allow_any_device": allow_any_device,
-        "require_tcb_up_to_date": require_tcb_up_to_date,
+        "allow_any_device": settings.allow_any_device,
+        "require_tcb_up_to_date": settings.require_tcb_up_to_date,
         "devices": [hex0x(d) for d in devices],
         "compose_hashes": [hex0x(h) for h in hashes],
     }
@@ -140,17 +101,13 @@ def deploy(
 
 
 @app.command("info")
-def info(
-    app_text: AppArgument,
-    rpc_url: RpcUrlOption = None,
-    chain_id: ChainIdOption = None,
-    json_out: JsonOption = False,
-) -> None:
+@grouped
+def info(app_text: AppArgument, network: ChainOptions, json_out: JsonOption = False) -> None:
     """Owner, flags and version of a DstackApp, read from the chain.
 
     Example: warden app info 0x7553…14F1 --json
     """
-    details = open_app(rpc_url, chain_id, app_text).info()
+    details = network.app(app_text).info()
 
     def human() -> None:
         for key, value in details.as_json().items():
@@ -161,13 +118,12 @@ def info(
 
 
 @app.command("transfer-owner")
+@grouped
 def transfer_owner(
     app_text: AppArgument,
     new_owner: Annotated[str, typer.Argument(metavar="NEW_OWNER", help="Address that must then run `accept-owner`.")],
-    rpc_url: RpcUrlOption = None,
-    chain_id: ChainIdOption = None,
-    private_key: PrivateKeyOption = None,
-    keystore: KeystoreOption = None,
+    network: ChainOptions,
+    signer: SignerOptions,
     timeout: TimeoutOption = 60.0,
     json_out: JsonOption = False,
 ) -> None:
@@ -176,12 +132,12 @@ def transfer_owner(
     Example: warden app transfer-owner 0x7553…14F1 0x7099…79C8
     """
     target = parse_address(new_owner, "new owner address")
-    contract = open_app(rpc_url, chain_id, app_text)
-    signer = signer_for(contract.chain, private_key, keystore)
-    check_owner(contract.owner(), signer, f"app {contract.address}")
-    (outcome,) = execute(contract.chain, signer, [contract.transfer_ownership(target)], timeout=timeout)
+    contract = network.app(app_text)
+    key = signer.signer(contract.chain)
+    check_owner(contract.owner(), key, f"app {contract.address}")
+    (outcome,) = execute(contract.chain, key, [contract.transfer_ownership(target)], timeout=timeout)
     require_success(outcome, f"rerun `warden app info {contract.address}` to check its pending owner")
-    data = {"app": contract.address, "owner": signer.address, "pending_owner": target, "tx": outcome.tx_hash}
+    data = {"app": contract.address, "owner": key.address, "pending_owner": target, "tx": outcome.tx_hash}
 
     def human() -> None:
         stdout.print(f"pending owner of {contract.address} is now {target} (tx {outcome.tx_hash})")
@@ -191,12 +147,11 @@ def transfer_owner(
 
 
 @app.command("accept-owner")
+@grouped
 def accept_owner(
     app_text: AppArgument,
-    rpc_url: RpcUrlOption = None,
-    chain_id: ChainIdOption = None,
-    private_key: PrivateKeyOption = None,
-    keystore: KeystoreOption = None,
+    network: ChainOptions,
+    signer: SignerOptions,
     timeout: TimeoutOption = 60.0,
     json_out: JsonOption = False,
 ) -> None:
@@ -204,25 +159,25 @@ def accept_owner(
 
     Example: PRIVATE_KEY=… warden app accept-owner 0x7553…14F1
     """
-    contract = open_app(rpc_url, chain_id, app_text)
-    signer = signer_for(contract.chain, private_key, keystore)
+    contract = network.app(app_text)
+    key = signer.signer(contract.chain)
     pending = contract.pending_owner()
     if pending is None:
         raise BadInput(f"app {contract.address} has no pending owner: run `warden app transfer-owner` first")
-    if pending.lower() != signer.address.lower():
-        raise NotOwner(f"signer {signer.address} is not the pending owner {pending} of app {contract.address}")
+    if pending.lower() != key.address.lower():
+        raise NotOwner(f"signer {key.address} is not the pending owner {pending} of app {contract.address}")
     previous = contract.owner()
-    (outcome,) = execute(contract.chain, signer, [contract.accept_ownership()], timeout=timeout)
+    (outcome,) = execute(contract.chain, key, [contract.accept_ownership()], timeout=timeout)
     require_success(outcome, f"rerun `warden app info {contract.address}` to check its owner")
-    note(f"ownership of {contract.address} moved from {previous} to {signer.address}")
+    note(f"ownership of {contract.address} moved from {previous} to {key.address}")
     data = {
         "app": contract.address,
-        "owner": signer.address,
+        "owner": key.address,
         "previous_owner": previous,
         "tx": outcome.tx_hash,
     }
     emit(
         json_out,
         data,
-        lambda: stdout.print(f"{signer.address} now owns {contract.address} (tx {outcome.tx_hash})"),
+        lambda: stdout.print(f"{key.address} now owns {contract.address} (tx {outcome.tx_hash})"),
     )

@@ -11,8 +11,9 @@ from typing import Annotated, Any
 import typer
 
 from warden.chain.connection import chain_name
-from warden.cli.common import ChainIdOption, JsonOption, RpcUrlOption, emit, new_app, stdout
-from warden.cli.kms import KmsOption, open_kms, open_kms_for_service, service_log_config
+from warden.cli.common import JsonOption, emit, new_app, stdout
+from warden.cli.kms import open_kms_for_service, service_log_config
+from warden.cli.options import ChainOptions, KmsOptions, grouped
 from warden.errors import BadInput, OperationFailed
 from warden.kms.authorization import Authorizer, describe, public_endpoint
 
@@ -25,12 +26,12 @@ DecisionTimeoutOption = Annotated[
 
 
 @app.command("serve")
+@grouped
 def serve(
+    kms: KmsOptions,
+    network: ChainOptions,
     host: Annotated[str, typer.Option("--host", metavar="HOST", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", metavar="PORT", help="Port to listen on (0: any free port).")] = 8000,
-    kms: KmsOption = None,
-    rpc_url: RpcUrlOption = None,
-    chain_id: ChainIdOption = None,
     timeout: DecisionTimeoutOption = 5.0,
 ) -> None:
     """Serve POST /bootAuth/app, POST /bootAuth/kms and GET / from a DstackKms, until interrupted.
@@ -50,7 +51,7 @@ def serve(
         raise BadInput(f"invalid --port {port}: expected 0-65535")
     if timeout <= 0:
         raise BadInput("--timeout must be positive")
-    source = open_kms_for_service(rpc_url, chain_id, kms, timeout=timeout)
+    source = open_kms_for_service(network, kms, timeout=timeout)
     try:
         sock = _listen(host, port)
     except BaseException:
@@ -97,6 +98,7 @@ def _listen(host: str, port: int) -> socket.socket:
 
 
 @app.command("check")
+@grouped
 def check(
     boot_info: Annotated[
         Path,
@@ -106,9 +108,8 @@ def check(
             help="BootInfo JSON as the KMS posts it (camelCase, hex with or without 0x); - reads stdin.",
         ),
     ],
-    kms: KmsOption = None,
-    rpc_url: RpcUrlOption = None,
-    chain_id: ChainIdOption = None,
+    kms: KmsOptions,
+    network: ChainOptions,
     kms_boot: Annotated[
         bool, typer.Option("--kms-boot", help="Ask isKmsAllowed (a KMS instance booting) instead of isAppAllowed.")
     ] = False,
@@ -128,7 +129,7 @@ def check(
         boot = parse_boot_request(data_in)
     except ValueError as exc:
         raise BadInput(f"boot info {boot_info}: {exc}") from None
-    registry = open_kms(rpc_url, chain_id, kms)
+    registry = network.kms(kms)
     with Authorizer(registry, timeout=timeout) as authorizer:
         decision = authorizer.authorize_kms(boot) if kms_boot else authorizer.authorize_app(boot)
     data = {

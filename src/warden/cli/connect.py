@@ -19,8 +19,11 @@ from warden.devnet.anvil import DEV_PRIVATE_KEY
 from warden.devnet.state import load_state, warden_home
 from warden.errors import BadInput, OperationFailed, WardenError
 from warden.fleet.inventory import Inventory, load_nodes_file, parse_nodes
+from warden.paths import cache_dir
 
-if TYPE_CHECKING:  # the HTTP client is imported only by the commands that talk to the control plane
+if TYPE_CHECKING:  # imported where used: the HTTP client only by the commands that talk to the control plane
+    from warden.chain.kms import KmsRegistry
+    from warden.cli.options import KmsOptions
     from warden.fleet.workspace_signers import SecretKey
     from warden.web.client import ControlPlaneClient
 
@@ -28,14 +31,9 @@ if TYPE_CHECKING:  # the HTTP client is imported only by the commands that talk 
 PUBLIC_CHAINS = ("base", "base-sepolia", "ethereum")
 
 
-def connect(rpc_url: str | None, chain_id: int | None = None, chain: str | None = None) -> Chain:
-    """The flag or ETH_RPC_URL; else a named chain's public RPC; else a running devnet's RPC (said on stderr)."""
-    url, expected_chain_id = resolve_rpc(rpc_url, chain_id, chain)
-    return Chain.connect(url, expected_chain_id=expected_chain_id)
-
-
 def resolve_rpc(rpc_url: str | None, chain_id: int | None = None, chain: str | None = None) -> tuple[str, int | None]:
-    """The RPC URL and expected chain id `connect` would use, without connecting (services connect later)."""
+    """The RPC URL and expected chain id: the flag or ETH_RPC_URL; else a named chain's public RPC; else a
+    running devnet's RPC (said on stderr). Nothing is connected to (services connect later)."""
     if chain is not None:
         if chain not in PUBLIC_CHAINS:
             raise BadInput(f"unknown --chain {chain!r}: choose one of {', '.join(PUBLIC_CHAINS)}")
@@ -56,8 +54,9 @@ def resolve_rpc(rpc_url: str | None, chain_id: int | None = None, chain: str | N
 
 
 def log_cache() -> LogCache:
-    """Scanned logs, kept between runs (keyed by chain, genesis and contract; see warden.chain.logcache)."""
-    return LogCache(warden_home() / "cache" / "logs.sqlite")
+    """Scanned logs, kept between runs in the user cache dir (keyed by chain, genesis and contract, so every
+    chain and devnet shares the one file safely; see warden.chain.logcache)."""
+    return LogCache(cache_dir() / "logs.sqlite")
 
 
 CONTROL_PLANE_NODES = "the control plane's node list"
@@ -166,6 +165,19 @@ def signer_for(chain: Chain, private_key: str | None, keystore: str | None) -> S
             note("signing with the devnet's test key")
             return signer_from_key(DEV_PRIVATE_KEY, "devnet")
     return load_signer(private_key=private_key, keystore=keystore, ask_password=ask_password)
+
+
+def kms_for(chain: Chain, kms: KmsOptions, recorded: str | None = None) -> KmsRegistry | None:
+    """The DstackKms to check an app against, if one is known: --kms, WARDEN_KMS / KMS_CONTRACT_ADDR, the
+    profile's, `recorded` (the control plane's record of the app), the devnet's when `chain` is the devnet's."""
+    from warden.chain.kms import KmsRegistry
+
+    named = kms.kms or next((os.environ[n] for n in ("WARDEN_KMS", "KMS_CONTRACT_ADDR") if os.environ.get(n)), None)
+    address = named or kms.profile.kms or recorded
+    if not address:
+        state = load_state()
+        address = state.kms if state is not None and state.chain_id == chain.chain_id else None
+    return KmsRegistry.open(chain, address) if address else None
 
 
 def contract_address(value: str | None, env_names: tuple[str, ...], devnet_field: str, what: str) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -12,27 +11,20 @@ from rich.table import Table
 from warden.chain.app import AppAuth
 from warden.chain.connection import Chain
 from warden.chain.inputs import hex0x, parse_bytes32
-from warden.chain.kms import KmsRegistry
-from warden.cli.changes import carry_out
-from warden.cli.common import (
-    ApiTokenOption,
-    ApiUrlOption,
-    ChainIdOption,
-    JsonOption,
-    KeystoreOption,
-    PrivateKeyOption,
-    RpcUrlOption,
-    TimeoutOption,
-    emit,
-    new_app,
-    note,
-    stdout,
+from warden.changes.asked import device_changes
+from warden.changes.flow import Delivery
+from warden.cli.changes import Writer
+from warden.cli.common import JsonOption, emit, new_app, note, stdout
+from warden.cli.connect import kms_for
+from warden.cli.options import (
+    ChainOptions,
+    ControlPlaneOptions,
+    KmsOptions,
+    ReplicaOptions,
+    SignerOptions,
+    grouped,
 )
-from warden.cli.connect import connect, control_plane
-from warden.cli.kms import KmsOption
-from warden.devnet.state import load_state
 from warden.errors import BadInput, OperationFailed, Undecided
-from warden.fleet.devices import DeviceTarget, device_spec, plan_devices, results_json
 from warden.fleet.preflight import Check, PreflightInput, preflight, skipped_summary
 
 if TYPE_CHECKING:
@@ -82,15 +74,6 @@ def chain_of(plane: ControlPlaneClient, address: str, chain: Chain) -> dict[str,
     return record
 
 
-def kms_for(chain: Chain, flag: str | None, recorded: str | None) -> KmsRegistry | None:
-    """The DstackKms: --kms, WARDEN_KMS / KMS_CONTRACT_ADDR, the control plane's record, the devnet's."""
-    address = flag or os.environ.get("WARDEN_KMS") or os.environ.get("KMS_CONTRACT_ADDR") or recorded
-    if not address:
-        state = load_state()
-        address = state.kms if state is not None and state.chain_id == chain.chain_id else None
-    return KmsRegistry.open(chain, address) if address else None
-
-
 def refusal(what: str, failing: Sequence[Check], hint: str | None = None) -> str:
     """`what` would be refused: each failing check with the command that fixes it."""
     lines = [f"{what} would be refused; nothing was changed:"]
@@ -115,20 +98,20 @@ def checks_table(checks: Sequence[Check]) -> Table:
 
 
 @app.command("ls")
+@grouped
 def ls_command(
+    plane: ControlPlaneOptions,
     app_key: Annotated[
         str | None, typer.Option("--app", metavar="APP", help="Only this app's CVMs (address or name).")
     ] = None,
-    api_url: ApiUrlOption = None,
-    api_token: ApiTokenOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Every CVM of the workspace: node, app, status, and whether its node's device is allowed.
 
     Example: warden cvms ls --app shared-key-demo --json
     """
-    with control_plane(api_url, api_token) as plane:
-        cvms = plane.cvms(app_key)
+    with plane.client() as client:
+        cvms = client.cvms(app_key)
 
     def human() -> None:
         if not cvms:
@@ -155,34 +138,15 @@ app.command("list", hidden=True)(ls_command)
 
 
 @app.command("replicate")
+@grouped
 def replicate_command(
     cvm_key: CvmArgument,
     node_name: NodeOption,
-    new_name: Annotated[
-        str | None, typer.Option("--name", metavar="NEW", help="Name of the replica [default: CVM-NODE].")
-    ] = None,
-    allow_device: Annotated[
-        bool,
-        typer.Option(
-            "--allow-device",
-            help="If the node's device is not allowed, send addDevice and wait for it to be mined first.",
-        ),
-    ] = False,
-    timeout: TimeoutOption = 60.0,
-    kms: KmsOption = None,
-    allow_skipped: Annotated[
-        bool,
-        typer.Option(
-            "--allow-skipped",
-            help="Place the replica even when a check could not run (e.g. no KMS known to check registration).",
-        ),
-    ] = False,
-    rpc_url: RpcUrlOption = None,
-    chain_id: ChainIdOption = None,
-    private_key: PrivateKeyOption = None,
-    keystore: KeystoreOption = None,
-    api_url: ApiUrlOption = None,
-    api_token: ApiTokenOption = None,
+    options: ReplicaOptions,
+    kms: KmsOptions,
+    network: ChainOptions,
+    signer: SignerOptions,
+    plane: ControlPlaneOptions,
     json_out: JsonOption = False,
 ) -> None:
     """Place a replica of a CVM (same app, same compose hash) on another node, if the chain would let it boot.
@@ -196,11 +160,11 @@ def replicate_command(
 
     Example: warden cvms replicate shared-key-demo-1 --node prod9 --allow-device
     """
-    with control_plane(api_url, api_token) as plane:
-        source = plane.cvm(cvm_key)
-        target = plane.node(node_name)
+    with plane.client() as client:
+        source = client.cvm(cvm_key)
+        target = client.node(node_name)
         node = str(target["name"])
-        name = cvm_name(new_name or f"{source['name']}-{node}")
+        name = cvm_name(options.name or f"{source['name']}-{node}")
         if node == source["node"]:
             raise BadInput(f"CVM {source['name']} already runs on node {node}: a replica goes on another node")
         device = node_device(target)
@@ -212,16 +176,16 @@ def replicate_command(
             raise BadInput(
                 f"the control plane has no compose hash for CVM {source['name']}, so the replica cannot be checked"
             )
-        ensure_new_cvm_name(plane, name)
+        ensure_new_cvm_name(client, name)
         manifest_hash = parse_bytes32(str(source["compose_hash"]), "compose hash")
-        chain = connect(rpc_url, chain_id)
-        record = chain_of(plane, str(source["app"]), chain)
+        chain = network.connect()
+        record = chain_of(client, str(source["app"]), chain)
         contract = AppAuth.open(chain, str(source["app"]))
         registry = kms_for(chain, kms, record.get("kms") if record else None)
         # the replica boots its source's OS image, which is not known here: no OS image check
         checks = preflight(PreflightInput(contract, manifest_hash, device, node, registry, image_checks=False))
         device_check = next(c for c in checks if c.name == "device")
-        fixable = allow_device and device_check.ok is False
+        fixable = options.allow_device and device_check.ok is False
         failing = [c for c in checks if c.ok is False]
         blocking = [c for c in failing if not (fixable and c is device_check)]
         data: dict[str, Any] = {
@@ -240,7 +204,7 @@ def replicate_command(
                 emit(True, data | {"replicated": False, "cvm": None}, lambda: None)
             raise OperationFailed(refusal(f"a replica of {source['name']} on {node}", blocking, hint))
         skips = [c for c in checks if c.skipped]
-        if skips and not allow_skipped:
+        if skips and not options.allow_skipped:
             if json_out:
                 emit(True, data | {"replicated": False, "cvm": None}, lambda: None)
             raise Undecided(
@@ -253,33 +217,30 @@ def replicate_command(
 
         data["device"] = None
         if fixable:
-            planned = plan_devices(contract, [DeviceTarget(device, node)], add=True)
-            results, _ = carry_out(
-                contract, device_spec(contract), planned, noun="device", data={"app": contract.address}, wait=True,
-                timeout=timeout, safe_batch_file=None, calldata=False, private_key=private_key, keystore=keystore,
-                json_out=json_out,
-            )  # fmt: skip
-            (row,) = results_json(results, [DeviceTarget(device, node)])
+            # through the one change flow, always waited for: the replica is recorded only once it is mined
+            writer = Writer(Delivery("send", wait=True, timeout=options.timeout), signer, json_out)
+            plan = device_changes(contract, [(device, node)], add=True)
+            (row,) = writer.carry_out(chain, plan, what=f"add the device of {node} on {contract.address}").rows()
             data["device"] = row
             if row["status"] not in ("added", "already-allowed"):
                 if json_out:
                     emit(True, data | {"replicated": False, "cvm": None}, lambda: None)
-                raise OperationFailed(_device_not_added(row, node, device, contract.address, timeout))
+                raise OperationFailed(_device_not_added(row, node, device, contract.address, options.timeout))
             now = Check("device", True, f"{node} ({hex0x(device)}): addDevice {row['status']}")
             checks = [now if c is device_check else c for c in checks]
             data["checks"] = [c.as_json() for c in checks]
-        elif allow_device:
+        elif options.allow_device:
             note(f"{node} may already boot app {contract.address}: no device to add")
 
-        replica = plane.add_cvm(name, app=contract.address, node=node, compose_hash=hex0x(manifest_hash))
-    data |= {"replicated": True, "cvm": replica}
+        placed = client.add_cvm(name, app=contract.address, node=node, compose_hash=hex0x(manifest_hash))
+    data |= {"replicated": True, "cvm": placed}
 
     def human() -> None:
         added = data["device"]
         if added is not None:
             stdout.print(f"device {hex0x(device)} of {node}: {added['status']}, tx {added['tx']}")
         stdout.print(checks_table(checks))
-        stdout.print(f"replica {replica['name']} of {source['name']} registered on {node} (uuid {replica['uuid']})")
+        stdout.print(f"replica {placed['name']} of {source['name']} registered on {node} (uuid {placed['uuid']})")
         stdout.print(f"app {contract.address}, compose hash {hex0x(manifest_hash)}")
 
     emit(json_out, data, human)

@@ -17,58 +17,34 @@ from warden.chain.inputs import hex0x, parse_address
 from warden.chain.kms import KmsRegistry
 from warden.chain.tx import execute, require_success
 from warden.cli.app import NEW_APP_RECHECK
-from warden.cli.common import (
-    ApiTokenOption,
-    ApiUrlOption,
-    ChainIdOption,
-    JsonOption,
-    KeystoreOption,
-    PrivateKeyOption,
-    RpcUrlOption,
-    TimeoutOption,
-    emit,
-    note,
-    stdout,
+from warden.cli.common import JsonOption, emit, note, stdout
+from warden.cli.connect import kms_for
+from warden.cli.cvms import chain_of, checks_table, cvm_name, ensure_new_cvm_name, node_device, refusal
+from warden.cli.options import (
+    ChainOptions,
+    ControlPlaneOptions,
+    DeployOptions,
+    KmsOptions,
+    SignerOptions,
+    grouped,
 )
-from warden.cli.connect import connect, control_plane, signer_for
-from warden.cli.cvms import chain_of, checks_table, cvm_name, ensure_new_cvm_name, kms_for, node_device, refusal
-from warden.cli.kms import KmsOption
 from warden.compose.hashing import compose_hash
 from warden.compose.manifest import load_manifest
 from warden.errors import BadInput, OperationFailed, WardenError
 from warden.fleet.preflight import Check, PreflightInput, preflight
 
 
+@grouped
 def deploy_command(
     compose: Annotated[
         Path, typer.Option("--compose", metavar="FILE", help="The exact app-compose.json (its bytes are hashed).")
     ],
     node_name: Annotated[str, typer.Option("--node", metavar="NAME", help="Node to run on (`warden nodes ls`).")],
-    name: Annotated[
-        str | None,
-        typer.Option("--name", metavar="CVM", help="CVM name [default: the manifest's name (or file name)-NODE]."),
-    ] = None,
-    app_id: Annotated[
-        str | None,
-        typer.Option(
-            "--app-id",
-            "--custom-app-id",
-            metavar="ADDR",
-            help="Run under this existing DstackApp (0x…, app_…); refused, never replaced, if it cannot be used.",
-        ),
-    ] = None,
-    allow_any_device: Annotated[
-        bool,
-        typer.Option("--allow-any-device", help="New app only: set allowAnyDevice at creation (any trusted node)."),
-    ] = False,
-    kms: KmsOption = None,
-    rpc_url: RpcUrlOption = None,
-    chain_id: ChainIdOption = None,
-    private_key: PrivateKeyOption = None,
-    keystore: KeystoreOption = None,
-    timeout: TimeoutOption = 120.0,
-    api_url: ApiUrlOption = None,
-    api_token: ApiTokenOption = None,
+    options: DeployOptions,
+    kms: KmsOptions,
+    network: ChainOptions,
+    signer: SignerOptions,
+    plane: ControlPlaneOptions,
     json_out: JsonOption = False,
 ) -> None:
     """Deploy a CVM: the app on chain (existing or new), then app and CVM in the control plane.
@@ -87,24 +63,25 @@ def deploy_command(
         raise BadInput(f"cannot read --compose {compose}: {exc.strerror}") from None
     manifest = load_manifest(raw)
     manifest_hash = compose_hash(raw)
-    explicit = parse_address(app_id, "app id") if app_id else None  # refused before any network call
+    explicit = parse_address(options.app_id, "app id") if options.app_id else None  # refused before any network call
+    allow_any_device = options.allow_any_device
     if explicit and allow_any_device:
         raise BadInput(
             f"--allow-any-device sets the flag on a new app; app {explicit} exists: turn it on with "
             f"warden allow-devices allow-any {explicit} --enable"
         )
-    with control_plane(api_url, api_token) as plane:
-        target = plane.node(node_name)
+    with plane.client() as client:
+        target = client.node(node_name)
         node = str(target["name"])
         device = node_device(target)
-        cvm = cvm_name(name or f"{manifest.name or compose.stem}-{node}")
-        ensure_new_cvm_name(plane, cvm)
-        chain = connect(rpc_url, chain_id)
+        cvm = cvm_name(options.name or f"{manifest.name or compose.stem}-{node}")
+        ensure_new_cvm_name(client, cvm)
+        chain = network.connect()
         checks: list[Check] = []
         tx: str | None = None
         if explicit:
             contract = AppAuth.open(chain, explicit)
-            record = chain_of(plane, contract.address, chain)
+            record = chain_of(client, contract.address, chain)
             registry = kms_for(chain, kms, record.get("kms") if record else None)
             if registry is None:
                 raise BadInput(f"no KMS to check app {contract.address} against: pass --kms or set WARDEN_KMS")
@@ -136,10 +113,10 @@ def deploy_command(
             if found is None:
                 raise BadInput("no KMS to deploy the app through: pass --kms or set WARDEN_KMS")
             registry = found
-            address, tx = _new_app(registry, manifest_hash, device, allow_any_device, private_key, keystore, timeout)
+            address, tx = _new_app(registry, manifest_hash, device, options, signer)
         try:
-            plane.add_app(address, chain_id=chain.chain_id, kms=registry.address, name=manifest.name or None)
-            placed = plane.add_cvm(cvm, app=address, node=node, compose_hash=hex0x(manifest_hash))
+            client.add_app(address, chain_id=chain.chain_id, kms=registry.address, name=manifest.name or None)
+            placed = client.add_cvm(cvm, app=address, node=node, compose_hash=hex0x(manifest_hash))
         except WardenError as exc:
             if tx is None:
                 raise
@@ -178,23 +155,17 @@ def deploy_command(
 
 
 def _new_app(
-    registry: KmsRegistry,
-    manifest_hash: bytes,
-    device: bytes | None,
-    allow_any_device: bool,
-    private_key: str | None,
-    keystore: str | None,
-    timeout: float,
+    registry: KmsRegistry, manifest_hash: bytes, device: bytes | None, options: DeployOptions, signer: SignerOptions
 ) -> tuple[str, str]:
     """deployAndRegisterApp owned by the signer, allowing this compose hash and device; (app, tx)."""
-    signer = signer_for(registry.chain, private_key, keystore)
+    key = signer.signer(registry.chain)
     request = registry.deploy_app(
-        signer.address,
-        allow_any_device=allow_any_device,
+        key.address,
+        allow_any_device=options.allow_any_device,
         device_id=device or bytes(32),
         compose_hash=manifest_hash,
     )
-    (outcome,) = execute(registry.chain, signer, [request], timeout=timeout)
+    (outcome,) = execute(registry.chain, key, [request], timeout=options.timeout)
     receipt = require_success(outcome, NEW_APP_RECHECK.format(tx=outcome.tx_hash)).receipt
     assert receipt is not None and outcome.tx_hash is not None
     return registry.app_from_receipt(receipt), outcome.tx_hash

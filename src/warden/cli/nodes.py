@@ -8,8 +8,8 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from warden.cli.common import ApiTokenOption, ApiUrlOption, JsonOption, emit, new_app, stdout
-from warden.cli.connect import control_plane
+from warden.cli.common import JsonOption, emit, new_app, stdout
+from warden.cli.options import ControlPlaneOptions, grouped
 
 app = new_app("nodes", "The nodes this workspace may deploy to: current PPID, device id and identity history.")
 
@@ -28,13 +28,14 @@ def shown(value: Any) -> str:
 
 
 @app.command("ls")
-def ls_command(api_url: ApiUrlOption = None, api_token: ApiTokenOption = None, json_out: JsonOption = False) -> None:
+@grouped
+def ls_command(plane: ControlPlaneOptions, json_out: JsonOption = False) -> None:
     """One row per node: name, region, current device id (sha256 of the PPID), PPID, status.
 
     Example: warden nodes ls --json
     """
-    with control_plane(api_url, api_token) as plane:
-        nodes = plane.nodes()
+    with plane.client() as client:
+        nodes = client.nodes()
 
     def human() -> None:
         if not nodes:
@@ -52,12 +53,8 @@ app.command("list", hidden=True)(ls_command)
 
 
 @app.command("show")
-def show_command(
-    name: NodeArgument,
-    api_url: ApiUrlOption = None,
-    api_token: ApiTokenOption = None,
-    json_out: JsonOption = False,
-) -> None:
+@grouped
+def show_command(name: NodeArgument, plane: ControlPlaneOptions, json_out: JsonOption = False) -> None:
     """A node and every device identity it presented (old id → new id, first and last seen).
 
     A new id after a BIOS or microcode update strands the apps that allow only the old one; the
@@ -65,8 +62,8 @@ def show_command(
 
     Example: warden nodes show prod6
     """
-    with control_plane(api_url, api_token) as plane:
-        node = plane.node(name)
+    with plane.client() as client:
+        node = client.node(name)
     history = node.get("history") or []
 
     def human() -> None:

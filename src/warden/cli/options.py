@@ -208,8 +208,173 @@ class NodesOptions:
         return load_inventory(path)
 
 
+# -- one command's own options, grouped so its function stays short (each group is named in GROUPS) -----
+
+DeviceIdsOption = Annotated[
+    list[str] | None, typer.Option("--device", metavar="DEVICE_ID", help="Allowed device id (repeatable).")
+]
+ComposeHashesOption = Annotated[
+    list[str] | None, typer.Option("--compose-hash", metavar="HASH", help="Allowed compose hash (repeatable).")
+]
+AllowAnyDeviceFlag = Annotated[
+    bool, typer.Option("--allow-any-device", help="Let any device the KMS trusts boot the app.")
+]
+RequireTcbFlag = Annotated[
+    bool, typer.Option("--require-tcb-up-to-date", help="Refuse boots whose TCB is not UpToDate.")
+]
+DisableUpgradesFlag = Annotated[
+    bool, typer.Option("--disable-upgrades", help="Make the app contract non-upgradeable forever.")
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class NewAppOptions:
+    """What a new DstackApp allows from its creation (`warden app deploy`)."""
+
+    device: DeviceIdsOption = None
+    compose_hash: ComposeHashesOption = None
+    allow_any_device: AllowAnyDeviceFlag = False
+    require_tcb_up_to_date: RequireTcbFlag = False
+    disable_upgrades: DisableUpgradesFlag = False
+    profile: Profile = NO_PROFILE
+
+    def ids(self) -> tuple[list[bytes], list[bytes]]:
+        """The device ids and compose hashes, parsed; malformed or repeated ones are refused."""
+        from warden.chain.allowlist import reject_duplicates
+        from warden.chain.inputs import parse_bytes32
+
+        devices = [parse_bytes32(d, "device id") for d in self.device or []]
+        hashes = [parse_bytes32(h, "compose hash") for h in self.compose_hash or []]
+        reject_duplicates(devices, "device id")
+        reject_duplicates(hashes, "compose hash")
+        return devices, hashes
+
+
+TargetNodeOption = Annotated[
+    str | None, typer.Option("--node", metavar="NAME", help="Target node (from the inventory).")
+]
+TargetDeviceOption = Annotated[str | None, typer.Option("--device", metavar="HEX", help="Target device id.")]
+
+
+@dataclasses.dataclass(frozen=True)
+class TargetOptions:
+    """The machine a release would run on (`warden preflight`): a node of the inventory, or a device id."""
+
+    node: TargetNodeOption = None
+    device: TargetDeviceOption = None
+    profile: Profile = NO_PROFILE
+
+    def check(self) -> None:
+        if self.node and self.device:
+            raise BadInput("pass at most one of --node and --device")
+
+    def device_id(self, nodes: NodesOptions) -> bytes | None:
+        """The device id named (a node resolved through the inventory); None when neither is given."""
+        from warden.fleet.devices import resolve_devices
+
+        self.check()
+        if not (self.node or self.device):
+            return None
+        inventory, source = nodes.inventory()
+        return resolve_devices([self.node or self.device or ""], inventory, source)[0].device_id
+
+
+OsImageOption = Annotated[
+    str | None, typer.Option("--os-image", metavar="HASH", help="OS image the CVM boots (checked on DstackKms).")
+]
+KmsUrlOption = Annotated[str | None, typer.Option("--kms-url", metavar="URL", help="KMS the CVM will ask.")]
+GuestVersionOption = Annotated[
+    str | None, typer.Option("--guest-version", metavar="VERSION", help="dstack guest image version, e.g. 0.5.7.")
+]
+PassSkippedFlag = Annotated[
+    bool,
+    typer.Option(
+        "--allow-skipped", help="Exit 0 even when some checks could not run (they are still listed as skipped)."
+    ),
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class PreflightOptions:
+    """The checks of `warden preflight` that run only when given what they need (--os-image, --kms-url,
+    --guest-version), and whether a check that could not run still lets it pass (--allow-skipped)."""
+
+    os_image: OsImageOption = None
+    kms_url: KmsUrlOption = None
+    guest_version: GuestVersionOption = None
+    allow_skipped: PassSkippedFlag = False
+    profile: Profile = NO_PROFILE
+
+    def os_image_hash(self) -> bytes | None:
+        from warden.chain.inputs import parse_bytes32
+
+        return parse_bytes32(self.os_image, "OS image hash") if self.os_image else None
+
+
+CvmNameOption = Annotated[
+    str | None,
+    typer.Option("--name", metavar="CVM", help="CVM name [default: the manifest's name (or file name)-NODE]."),
+]
+AppIdOption = Annotated[
+    str | None,
+    typer.Option(
+        "--app-id",
+        "--custom-app-id",
+        metavar="ADDR",
+        help="Run under this existing DstackApp (0x…, app_…); refused, never replaced, if it cannot be used.",
+    ),
+]
+NewAppAnyDeviceFlag = Annotated[
+    bool,
+    typer.Option("--allow-any-device", help="New app only: set allowAnyDevice at creation (any trusted node)."),
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class DeployOptions:
+    """How `warden deploy` places a CVM: its name, the app it runs under (an existing one, or a new one,
+    perhaps allowing any device), and how long a new app's deployment is waited for."""
+
+    name: CvmNameOption = None
+    app_id: AppIdOption = None
+    allow_any_device: NewAppAnyDeviceFlag = False
+    timeout: TimeoutOption = 120.0
+    profile: Profile = NO_PROFILE
+
+
+ReplicaNameOption = Annotated[
+    str | None, typer.Option("--name", metavar="NEW", help="Name of the replica [default: CVM-NODE].")
+]
+AllowDeviceFlag = Annotated[
+    bool,
+    typer.Option(
+        "--allow-device", help="If the node's device is not allowed, send addDevice and wait for it to be mined first."
+    ),
+]
+PlaceSkippedFlag = Annotated[
+    bool,
+    typer.Option(
+        "--allow-skipped",
+        help="Place the replica even when a check could not run (e.g. no KMS known to check registration).",
+    ),
+]
+
+
+@dataclasses.dataclass(frozen=True)
+class ReplicaOptions:
+    """How `warden cvms replicate` places a replica: its name, whether the node's device may be added first
+    (waiting up to --timeout for it), and whether a check that could not run still lets it through."""
+
+    name: ReplicaNameOption = None
+    allow_device: AllowDeviceFlag = False
+    timeout: TimeoutOption = 60.0
+    allow_skipped: PlaceSkippedFlag = False
+    profile: Profile = NO_PROFILE
+
+
 KEYWORD = inspect.Parameter.KEYWORD_ONLY
-GROUPS = (ChainOptions, KmsOptions, SignerOptions, DeliveryOptions, ControlPlaneOptions, NodesOptions)
+GROUPS = (ChainOptions, KmsOptions, SignerOptions, DeliveryOptions, ControlPlaneOptions, NodesOptions,
+          NewAppOptions, TargetOptions, PreflightOptions, DeployOptions, ReplicaOptions)  # fmt: skip
 
 
 def _is_option(hint: Any) -> bool:

@@ -8,10 +8,11 @@ from typing import Annotated
 
 import typer
 
-from warden.cli.common import DatabaseUrlOption, RpcUrlOption, note
+from warden.cli.common import DatabaseUrlOption, note
 from warden.cli.connect import control_plane_secret, inventory_database
+from warden.cli.options import ChainOptions, grouped
 from warden.devnet.state import warden_home
-from warden.errors import BadInput
+from warden.errors import BadInput, OperationFailed
 
 # the single key this option named signed for every workspace; each workspace now has its own signer
 RETIRED_OPERATOR_KEY_ENV = "WARDEN_OPERATOR_KEY"
@@ -26,11 +27,12 @@ def write_token_file(path: Path, token: str) -> None:
     path.chmod(0o600)
 
 
+@grouped
 def serve_command(
+    network: ChainOptions,
     host: Annotated[str, typer.Option("--host", metavar="HOST", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", metavar="PORT", help="Port to listen on.")] = 8080,
     database_url: DatabaseUrlOption = None,
-    rpc_url: RpcUrlOption = None,
     workspace: Annotated[
         str, typer.Option("--workspace", metavar="NAME", help="Workspace created on first start.")
     ] = "default",
@@ -66,8 +68,7 @@ def serve_command(
     from warden.web.app import create_control_plane_app
     from warden.web.plane import ControlPlane
 
-    if not rpc_url:
-        raise BadInput("pass --rpc-url (or set ETH_RPC_URL): allowlists are read from the chain")
+    rpc_urls = _rpc_urls(network)
     if (root_ca is None) != (collateral is None):
         raise BadInput("pass --root-ca and --collateral together (they verify node quotes)")
     policy = None
@@ -93,7 +94,7 @@ def serve_command(
         note(f"created workspace {ref.name}; its API token is in {path} (export WARDEN_API_TOKEN=$(cat {path}))")
     plane = ControlPlane(
         fleet,
-        [u.strip() for u in rpc_url.split(",") if u.strip()],
+        rpc_urls,
         policy,
         secret,
         warden_home() / "cache",
@@ -105,3 +106,24 @@ def serve_command(
         uvicorn.run(create_control_plane_app(plane), host=host, port=port, log_level="warning", access_log=False)
     finally:
         plane.close()
+
+
+def _rpc_urls(network: ChainOptions) -> list[str]:
+    """The RPC URLs the control plane reads allowlists through, each app from the first that serves its chain:
+    --rpc-url / ETH_RPC_URL, the profile's, or --chain's public RPC (never the devnet's unasked). With a chain
+    id named (--chain, --chain-id, the profile's), a URL serving another chain is refused at start."""
+    from warden.chain.connection import Chain
+    from warden.chain.rpc import redact_url
+
+    profile = network.profile
+    if not (network.rpc_url or network.chain or profile.rpc_url or profile.chain):
+        raise BadInput("pass --rpc-url (or set ETH_RPC_URL): allowlists are read from the chain")
+    url, expected = network.rpc()
+    urls = [u.strip() for u in url.split(",") if u.strip()]
+    if expected is not None:  # an unreachable URL only warns: the control plane starts while an RPC is down
+        for one in urls:
+            try:
+                Chain.connect(one, expected_chain_id=expected, retries=0).close()
+            except OperationFailed as exc:
+                note(f"warning: cannot check the chain id of {redact_url(one)} yet ({exc})")
+    return urls
