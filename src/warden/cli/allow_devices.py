@@ -15,7 +15,7 @@ from warden.changes.asked import allow_any_device_change, device_changes
 from warden.cli.changes import Writer, results_table
 from warden.cli.common import AppArgument, JsonOption, emit, new_app, note, stdout
 from warden.cli.connect import log_cache
-from warden.cli.options import ChainOptions, DeliveryOptions, NodesOptions, SignerOptions, grouped
+from warden.cli.options import ChainOptions, NodesOptions, WriteOptions, grouped
 from warden.errors import BadInput
 from warden.fleet.devices import DeviceTarget, addable_nodes, history_json, list_devices, resolve_devices
 from warden.fleet.inventory import Inventory
@@ -186,18 +186,9 @@ def _device_command(add: bool, doc: str) -> Callable[..., None]:
     """`add` or `remove`: the same options, one verb."""
 
     @grouped
-    def command(
-        app_text: AppArgument,
-        network: ChainOptions,
-        signer: SignerOptions,
-        delivery: DeliveryOptions,
-        nodes: NodesOptions,
-        devices: DevicesArgument = None,
-        interactive: InteractiveFlag = False,
-        json_out: JsonOption = False,
-    ) -> None:
-        asked = DeviceRequest(add, devices or [], interactive)
-        _change(asked, app_text, network, nodes, Writer.of(delivery, signer, json_out))
+    def command(app_text: AppArgument, write: WriteOptions, nodes: NodesOptions, devices: DevicesArgument = None,
+                interactive: InteractiveFlag = False) -> None:  # fmt: skip
+        _change(DeviceRequest(add, devices or [], interactive), app_text, write.network, nodes, write.writer())
 
     command.__doc__ = doc
     return command
@@ -262,12 +253,9 @@ def _set_allow_any(app_text: str, target: bool | None, network: ChainOptions, wr
 @grouped
 def allow_any_command(
     app_text: AppArgument,
-    network: ChainOptions,
-    signer: SignerOptions,
-    delivery: DeliveryOptions,
+    write: WriteOptions,
     enable: EnableFlag = False,
     disable: DisableFlag = False,
-    json_out: JsonOption = False,
 ) -> None:
     """Turn the allowAnyDevice bypass on or off (exactly one of --enable / --disable).
 
@@ -275,35 +263,29 @@ def allow_any_command(
     """
     if enable == disable:
         raise BadInput("pass exactly one of --enable and --disable")
-    _set_allow_any(app_text, enable, network, Writer.of(delivery, signer, json_out))
+    _set_allow_any(app_text, enable, write.network, write.writer())
 
 
 @app.command("disallow-any")
 @grouped
 def disallow_any_command(
     app_text: AppArgument,
-    network: ChainOptions,
-    signer: SignerOptions,
-    delivery: DeliveryOptions,
-    json_out: JsonOption = False,
+    write: WriteOptions,
 ) -> None:
     """Turn the allowAnyDevice bypass off (same as allow-any --disable).
 
     Example: warden allow-devices disallow-any 0x7553…14F1 --wait
     """
-    _set_allow_any(app_text, False, network, Writer.of(delivery, signer, json_out))
+    _set_allow_any(app_text, False, write.network, write.writer())
 
 
 @app.command("toggle-allow-any")
 @grouped
 def toggle_allow_any_command(
     app_text: AppArgument,
-    network: ChainOptions,
-    signer: SignerOptions,
-    delivery: DeliveryOptions,
+    write: WriteOptions,
     enable: EnableFlag = False,
     disable: DisableFlag = False,
-    json_out: JsonOption = False,
 ) -> None:
     """Flip allowAnyDevice from what the chain says now (or force it with --enable / --disable).
 
@@ -312,4 +294,4 @@ def toggle_allow_any_command(
     if enable and disable:
         raise BadInput("pass at most one of --enable and --disable")
     target = True if enable else False if disable else None
-    _set_allow_any(app_text, target, network, Writer.of(delivery, signer, json_out))
+    _set_allow_any(app_text, target, write.network, write.writer())

@@ -16,7 +16,7 @@ from warden.chain.connection import Chain
 from warden.changes.flow import Delivery, Report, carry_out
 from warden.changes.plan import JSON_KEYS, Plan
 from warden.cli.common import emit, note, stdout
-from warden.cli.options import DeliveryOptions, SignerOptions
+from warden.cli.options import SignerOptions
 from warden.errors import OperationFailed
 
 
@@ -45,10 +45,6 @@ class Writer:
     delivery: Delivery
     signer: SignerOptions
     json_out: bool
-
-    @classmethod
-    def of(cls, delivery: DeliveryOptions, signer: SignerOptions, json_out: bool) -> Writer:
-        return cls(delivery.delivery(), signer, json_out)
 
     def carry_out(self, chain: Chain, plan: Plan, *, what: str) -> Report:
         """Warn, then send (asking for the signer only now) or write the plan for its owner."""

@@ -13,7 +13,7 @@ from warden.changes.asked import compose_hash_changes
 from warden.cli.changes import Writer, results_table
 from warden.cli.common import AppArgument, JsonOption, emit, new_app, stdout
 from warden.cli.connect import log_cache
-from warden.cli.options import ChainOptions, DeliveryOptions, SignerOptions, grouped
+from warden.cli.options import ChainOptions, WriteOptions, grouped
 from warden.fleet.compose_hashes import compose_hashes_of, list_compose_hashes
 
 app = new_app("compose-hashes", "The app-compose manifests (compose hashes) an app may boot, on its DstackApp.")
@@ -69,15 +69,8 @@ def _compose_hash_command(add: bool, doc: str) -> Callable[..., None]:
     """`add` or `remove`: the same options, one verb."""
 
     @grouped
-    def command(
-        app_text: AppArgument,
-        items: ItemsArgument,
-        network: ChainOptions,
-        signer: SignerOptions,
-        delivery: DeliveryOptions,
-        json_out: JsonOption = False,
-    ) -> None:
-        _change(add, app_text, items, network, Writer.of(delivery, signer, json_out))
+    def command(app_text: AppArgument, items: ItemsArgument, write: WriteOptions) -> None:
+        _change(add, app_text, items, write.network, write.writer())
 
     command.__doc__ = doc
     return command

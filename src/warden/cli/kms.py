@@ -17,7 +17,7 @@ from warden.chain.rpc import RpcClient
 from warden.changes.asked import os_image_changes
 from warden.cli.changes import Writer, results_table
 from warden.cli.common import JsonOption, emit, new_app, note, stdout
-from warden.cli.options import ChainOptions, DeliveryOptions, KmsOptions, SignerOptions, grouped
+from warden.cli.options import ChainOptions, KmsOptions, SignerOptions, WriteOptions, grouped
 from warden.errors import BadInput, OperationFailed
 
 app = new_app("kms", "Deploy and manage the DstackKms contract (app registry, factory, OS images).")
@@ -162,15 +162,8 @@ def _os_image_command(add: bool, doc: str) -> Callable[..., None]:
     """`add` or `remove`: the same options, one verb."""
 
     @grouped
-    def command(
-        hashes: OsImagesArgument,
-        kms: KmsOptions,
-        network: ChainOptions,
-        signer: SignerOptions,
-        delivery: DeliveryOptions,
-        json_out: JsonOption = False,
-    ) -> None:
-        _change_os_images(hashes, add, kms, network, Writer.of(delivery, signer, json_out))
+    def command(hashes: OsImagesArgument, kms: KmsOptions, write: WriteOptions) -> None:
+        _change_os_images(hashes, add, kms, write.network, write.writer())
 
     command.__doc__ = doc
     return command

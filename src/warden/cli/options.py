@@ -19,16 +19,18 @@ import inspect
 import os
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, get_args, get_origin, get_type_hints
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar, get_args, get_origin, get_type_hints
 
 import typer
 from typer.models import ParameterInfo
+from typing_extensions import dataclass_transform
 
 from warden.cli.common import (
     ApiTokenOption,
     ApiUrlOption,
     ChainIdOption,
     ChainOption,
+    JsonOption,
     KeystoreOption,
     NodesFileOption,
     PrivateKeyOption,
@@ -45,6 +47,7 @@ if TYPE_CHECKING:
     from warden.chain.kms import KmsRegistry
     from warden.chain.signer import Signer
     from warden.changes.flow import Delivery
+    from warden.cli.changes import Writer
     from warden.fleet.inventory import Inventory
     from warden.web.client import ControlPlaneClient
 
@@ -77,7 +80,20 @@ KmsOption = Annotated[
 ]
 
 
-@dataclasses.dataclass(frozen=True)
+KEYWORD = inspect.Parameter.KEYWORD_ONLY
+T = TypeVar("T")
+
+
+@dataclass_transform(frozen_default=True)
+def option_group(cls: type[T]) -> type[T]:
+    """A frozen dataclass whose Annotated fields are options (and whose fields typed as another group nest it);
+    a `profile` field receives the loaded profile."""
+    group = dataclasses.dataclass(frozen=True)(cls)
+    group.__option_group__ = True  # type: ignore[attr-defined]
+    return group
+
+
+@option_group
 class ChainOptions:
     """Which chain: --rpc-url / ETH_RPC_URL, else the profile's, else --chain's public RPC, else the devnet."""
 
@@ -119,7 +135,7 @@ class ChainOptions:
         return KmsRegistry.open(self.connect(), address)
 
 
-@dataclasses.dataclass(frozen=True)
+@option_group
 class KmsOptions:
     kms: KmsOption = None
     profile: Profile = NO_PROFILE
@@ -135,7 +151,7 @@ class KmsOptions:
         return parse_address(address, "KMS address")  # malformed: refused before any network call
 
 
-@dataclasses.dataclass(frozen=True)
+@option_group
 class SignerOptions:
     """Who signs: --private-key, --keystore / WARDEN_KEYSTORE, PRIVATE_KEY, the profile's keystore; on the
     devnet with none of them, the devnet's test key."""
@@ -157,7 +173,7 @@ class SignerOptions:
         return signer_for(chain, self.private_key, keystore)
 
 
-@dataclasses.dataclass(frozen=True)
+@option_group
 class DeliveryOptions:
     """How a change is carried out: sent (--wait, --timeout), or written for the owner (--safe-batch, --calldata)."""
 
@@ -183,7 +199,7 @@ class DeliveryOptions:
         return Delivery("send", wait=self.wait, timeout=self.timeout)
 
 
-@dataclasses.dataclass(frozen=True)
+@option_group
 class ControlPlaneOptions:
     api_url: ApiUrlOption = None
     api_token: ApiTokenOption = None
@@ -195,7 +211,7 @@ class ControlPlaneOptions:
         return control_plane(self.api_url or self.profile.api_url, self.api_token or self.profile.api_token)
 
 
-@dataclasses.dataclass(frozen=True)
+@option_group
 class NodesOptions:
     nodes_file: NodesFileOption = None
     profile: Profile = NO_PROFILE
@@ -208,7 +224,22 @@ class NodesOptions:
         return load_inventory(path)
 
 
-# -- one command's own options, grouped so its function stays short (each group is named in GROUPS) -----
+@option_group
+class WriteOptions:
+    """Every allowlist write's options: the chain, who signs, how the change is carried out, and --json."""
+
+    network: ChainOptions
+    signer: SignerOptions
+    delivery: DeliveryOptions
+    json_out: JsonOption = False
+
+    def writer(self) -> Writer:
+        from warden.cli.changes import Writer
+
+        return Writer(self.delivery.delivery(), self.signer, self.json_out)
+
+
+# -- one command's own options, grouped so its function stays short ---------------------------------------
 
 DeviceIdsOption = Annotated[
     list[str] | None, typer.Option("--device", metavar="DEVICE_ID", help="Allowed device id (repeatable).")
@@ -227,7 +258,7 @@ DisableUpgradesFlag = Annotated[
 ]
 
 
-@dataclasses.dataclass(frozen=True)
+@option_group
 class NewAppOptions:
     """What a new DstackApp allows from its creation (`warden app deploy`)."""
 
@@ -256,7 +287,7 @@ TargetNodeOption = Annotated[
 TargetDeviceOption = Annotated[str | None, typer.Option("--device", metavar="HEX", help="Target device id.")]
 
 
-@dataclasses.dataclass(frozen=True)
+@option_group
 class TargetOptions:
     """The machine a release would run on (`warden preflight`): a node of the inventory, or a device id."""
 
@@ -294,7 +325,7 @@ PassSkippedFlag = Annotated[
 ]
 
 
-@dataclasses.dataclass(frozen=True)
+@option_group
 class PreflightOptions:
     """The checks of `warden preflight` that run only when given what they need (--os-image, --kms-url,
     --guest-version), and whether a check that could not run still lets it pass (--allow-skipped)."""
@@ -330,7 +361,7 @@ NewAppAnyDeviceFlag = Annotated[
 ]
 
 
-@dataclasses.dataclass(frozen=True)
+@option_group
 class DeployOptions:
     """How `warden deploy` places a CVM: its name, the app it runs under (an existing one, or a new one,
     perhaps allowing any device), and how long a new app's deployment is waited for."""
@@ -360,7 +391,7 @@ PlaceSkippedFlag = Annotated[
 ]
 
 
-@dataclasses.dataclass(frozen=True)
+@option_group
 class ReplicaOptions:
     """How `warden cvms replicate` places a replica: its name, whether the node's device may be added first
     (waiting up to --timeout for it), and whether a check that could not run still lets it through."""
@@ -372,30 +403,52 @@ class ReplicaOptions:
     profile: Profile = NO_PROFILE
 
 
-KEYWORD = inspect.Parameter.KEYWORD_ONLY
-GROUPS = (ChainOptions, KmsOptions, SignerOptions, DeliveryOptions, ControlPlaneOptions, NodesOptions,
-          NewAppOptions, TargetOptions, PreflightOptions, DeployOptions, ReplicaOptions)  # fmt: skip
-
-
 def _is_option(hint: Any) -> bool:
     return get_origin(hint) is Annotated and any(isinstance(a, ParameterInfo) for a in get_args(hint)[1:])
+
+
+def _is_group(hint: Any) -> bool:
+    return isinstance(hint, type) and getattr(hint, "__option_group__", False)
+
+
+def _spread(group: type[Any]) -> list[inspect.Parameter]:
+    """A group's options as keyword parameters, nested groups' included."""
+    hints = get_type_hints(group, include_extras=True)
+    params: list[inspect.Parameter] = []
+    for field in dataclasses.fields(group):
+        hint = hints[field.name]
+        if _is_group(hint):
+            params += _spread(hint)
+        elif _is_option(hint):
+            params.append(inspect.Parameter(field.name, KEYWORD, default=field.default, annotation=hint))
+    return params
+
+
+def _build(group: type[Any], values: dict[str, Any], profile: Profile) -> Any:
+    """The group (and its nested groups) from the parsed option values; the profile where it has a field."""
+    hints = get_type_hints(group, include_extras=True)
+    fields: dict[str, Any] = {}
+    for field in dataclasses.fields(group):
+        hint = hints[field.name]
+        if _is_group(hint):
+            fields[field.name] = _build(hint, values, profile)
+        elif _is_option(hint):
+            fields[field.name] = values.pop(field.name)
+        elif field.name == "profile":
+            fields["profile"] = profile
+    return group(**fields)
 
 
 def grouped(command: Callable[..., None]) -> Callable[..., None]:
     """Spread each option-group parameter of `command` into its options (see the module docstring)."""
     hints = get_type_hints(command, include_extras=True)
     params: list[inspect.Parameter] = []
-    groups: dict[str, tuple[type[Any], list[str]]] = {}
+    groups: dict[str, type[Any]] = {}
     for param in inspect.signature(command).parameters.values():
         hint = hints[param.name]
-        if hint in GROUPS:
-            group_hints = get_type_hints(hint, include_extras=True)
-            names = [f.name for f in dataclasses.fields(hint) if _is_option(group_hints[f.name])]
-            groups[param.name] = (hint, names)
-            for field in dataclasses.fields(hint):
-                if field.name in names:
-                    option = group_hints[field.name]
-                    params.append(inspect.Parameter(field.name, KEYWORD, default=field.default, annotation=option))
+        if _is_group(hint):
+            groups[param.name] = hint
+            params += _spread(hint)
         else:
             params.append(param.replace(kind=KEYWORD, annotation=hint))
     if groups:
@@ -407,8 +460,8 @@ def grouped(command: Callable[..., None]) -> Callable[..., None]:
     @functools.wraps(command)
     def run(**kwargs: Any) -> None:
         profile = load_profile(kwargs.pop("profile", None)) if groups else NO_PROFILE
-        for name, (group, names) in groups.items():
-            kwargs[name] = group(**{n: kwargs.pop(n) for n in names}, profile=profile)
+        for name, group in groups.items():
+            kwargs[name] = _build(group, kwargs, profile)
         command(**kwargs)
 
     del run.__wrapped__  # Typer must read the spread signature below, not the command's own

@@ -16,10 +16,15 @@ from warden.chain.connection import Chain
 from warden.chain.inputs import parse_address
 from warden.changes.flow import Report
 from warden.changes.plan import value_text
-from warden.cli.changes import Writer
 from warden.cli.common import JsonOption, emit, note, stdout
 from warden.cli.connect import app_address, log_cache
-from warden.cli.options import ChainOptions, DeliveryOptions, KmsOptions, NodesOptions, SignerOptions, grouped
+from warden.cli.options import (
+    ChainOptions,
+    KmsOptions,
+    NodesOptions,
+    WriteOptions,
+    grouped,
+)
 from warden.errors import EXIT_CHANGES_PENDING
 from warden.policy.file import AppPolicy, read_policy
 from warden.policy.planning import PolicyPlan, PolicySources, plan_policy
@@ -81,22 +86,15 @@ def plan_command(
 
 @grouped
 def apply_command(
-    policy: PolicyArgument,
-    network: ChainOptions,
-    kms: KmsOptions,
-    nodes: NodesOptions,
-    signer: SignerOptions,
-    delivery: DeliveryOptions,
-    prune: PruneFlag = False,
-    json_out: JsonOption = False,
+    policy: PolicyArgument, write: WriteOptions, kms: KmsOptions, nodes: NodesOptions, prune: PruneFlag = False
 ) -> None:
     """Make the chain match POLICY: the changes `plan` shows, sent together (or as a Safe batch / calldata).
 
     Example: warden apply policy.toml --wait
     """
-    writer = Writer.of(delivery, signer, json_out)
-    planned, chain = _plan(policy, network, kms, nodes, prune)
-    if not json_out and not planned.in_sync:
+    writer = write.writer()
+    planned, chain = _plan(policy, write.network, kms, nodes, prune)
+    if not writer.json_out and not planned.in_sync:
         print_plan(planned)
     plan = planned.plan
     report = writer.carry_out(chain, plan, what=f"apply {policy.name}")
