@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -13,9 +12,9 @@ from rich.table import Table
 from warden.chain.inputs import hex0x
 from warden.changes.asked import allow_any_device_change, device_changes
 from warden.cli.changes import Writer, results_table
-from warden.cli.common import AppArgument, JsonOption, emit, new_app, note, stdout
+from warden.cli.common import AppArgument, emit, new_app, note, stdout
 from warden.cli.connect import log_cache
-from warden.cli.options import ChainOptions, NodesOptions, WriteOptions, grouped
+from warden.cli.options import ChainOptions, NodesOptions, ReadOptions, WriteOptions, add_and_remove, grouped
 from warden.errors import BadInput
 from warden.fleet.devices import DeviceTarget, addable_nodes, history_json, list_devices, resolve_devices
 from warden.fleet.inventory import Inventory
@@ -32,27 +31,20 @@ DevicesArgument = Annotated[
 InteractiveFlag = Annotated[bool, typer.Option("-i", "--interactive", help="Pick devices from a list.")]
 EnableFlag = Annotated[bool, typer.Option("--enable", help="Turn allowAnyDevice on.")]
 DisableFlag = Annotated[bool, typer.Option("--disable", help="Turn allowAnyDevice off.")]
-NoCacheFlag = Annotated[bool, typer.Option("--no-cache", help="Scan the chain from scratch, ignoring the cache.")]
 
 
 # -- list ----------------------------------------------------------------------------------------------
 
 
 @grouped
-def list_command(
-    app_text: AppArgument,
-    network: ChainOptions,
-    nodes: NodesOptions,
-    no_cache: NoCacheFlag = False,
-    json_out: JsonOption = False,
-) -> None:
+def list_command(app_text: AppArgument, read: ReadOptions) -> None:
     """Owner, allowAnyDevice and every allowed device, from the contract's events, confirmed on chain.
 
     Example: warden allow-devices list 0x7553…14F1 --nodes-file nodes.json
     """
-    inventory, _ = nodes.inventory()
-    contract = network.app(app_text)
-    allowlist = list_devices(contract, inventory, None if no_cache else log_cache())
+    inventory, _ = read.nodes.inventory()
+    contract = read.network.app(app_text)
+    allowlist = list_devices(contract, inventory, read.cache())
 
     def human() -> None:
         if allowlist.allow_any_device:
@@ -72,7 +64,7 @@ def list_command(
             table.add_row(hex0x(device.device_id), device.label or "-", str(device.block))
         stdout.print(table)
 
-    emit(json_out, allowlist.as_json(), human)
+    emit(read.json_out, allowlist.as_json(), human)
 
 
 app.command("list")(list_command)
@@ -84,20 +76,14 @@ app.command("ls", hidden=True)(list_command)
 
 @app.command("history")
 @grouped
-def history_command(
-    app_text: AppArgument,
-    network: ChainOptions,
-    nodes: NodesOptions,
-    no_cache: NoCacheFlag = False,
-    json_out: JsonOption = False,
-) -> None:
+def history_command(app_text: AppArgument, read: ReadOptions) -> None:
     """The audit trail: every DeviceAdded, DeviceRemoved and AllowAnyDeviceSet, with block, time and tx.
 
     Example: warden allow-devices history 0x7553…14F1 --json
     """
-    inventory, _ = nodes.inventory()
-    contract = network.app(app_text)
-    events = history_json(contract, inventory, None if no_cache else log_cache())
+    inventory, _ = read.nodes.inventory()
+    contract = read.network.app(app_text)
+    events = history_json(contract, inventory, read.cache())
 
     def human() -> None:
         if not events:
@@ -111,7 +97,7 @@ def history_command(
             table.add_row(str(e["block"]), when, e["event"], value, node, e["tx"])
         stdout.print(table)
 
-    emit(json_out, {"app": contract.address, "events": events}, human)
+    emit(read.json_out, {"app": contract.address, "events": events}, human)
 
 
 # -- add / remove --------------------------------------------------------------------------------------
@@ -182,37 +168,23 @@ def _change(
                   human=results_table(data["results"], "device"))  # fmt: skip
 
 
-def _device_command(add: bool, doc: str) -> Callable[..., None]:
-    """`add` or `remove`: the same options, one verb."""
-
-    @grouped
-    def command(app_text: AppArgument, write: WriteOptions, nodes: NodesOptions, devices: DevicesArgument = None,
-                interactive: InteractiveFlag = False) -> None:  # fmt: skip
-        _change(DeviceRequest(add, devices or [], interactive), app_text, write.network, nodes, write.writer())
-
-    command.__doc__ = doc
-    return command
+def _change_devices(add: bool, app_text: AppArgument, write: WriteOptions, nodes: NodesOptions,
+                    devices: DevicesArgument = None, interactive: InteractiveFlag = False) -> None:  # fmt: skip
+    _change(DeviceRequest(add, devices or [], interactive), app_text, write.network, nodes, write.writer())
 
 
-add_command = _device_command(
-    True,
+add_and_remove(
+    app,
+    _change_devices,
     """Allow devices: one addDevice each, sent together with consecutive nonces; allowed ones are skipped.
 
     Example: warden allow-devices add 0x7553…14F1 prod6 0x7a3c…e1 --wait --nodes-file nodes.json
     """,
-)
-remove_command = _device_command(
-    False,
     """Disallow devices: one removeDevice each; devices that are not allowed are skipped.
 
     Example: warden allow-devices remove 0x7553…14F1 0x5e1f…09 --wait
     """,
 )
-
-
-app.command("add")(add_command)
-app.command("remove")(remove_command)
-app.command("rm", hidden=True)(remove_command)
 
 
 # -- allowAnyDevice ------------------------------------------------------------------------------------

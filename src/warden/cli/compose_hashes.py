@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
@@ -13,7 +12,7 @@ from warden.changes.asked import compose_hash_changes
 from warden.cli.changes import Writer, results_table
 from warden.cli.common import AppArgument, JsonOption, emit, new_app, stdout
 from warden.cli.connect import log_cache
-from warden.cli.options import ChainOptions, WriteOptions, grouped
+from warden.cli.options import ChainOptions, WriteOptions, add_and_remove, grouped
 from warden.fleet.compose_hashes import compose_hashes_of, list_compose_hashes
 
 app = new_app("compose-hashes", "The app-compose manifests (compose hashes) an app may boot, on its DstackApp.")
@@ -65,35 +64,22 @@ def _change(add: bool, app_text: str, items: list[str], network: ChainOptions, w
                   human=results_table(data["results"], "compose-hash"))  # fmt: skip
 
 
-def _compose_hash_command(add: bool, doc: str) -> Callable[..., None]:
-    """`add` or `remove`: the same options, one verb."""
-
-    @grouped
-    def command(app_text: AppArgument, items: ItemsArgument, write: WriteOptions) -> None:
-        _change(add, app_text, items, write.network, write.writer())
-
-    command.__doc__ = doc
-    return command
+def _change_hashes(add: bool, app_text: AppArgument, items: ItemsArgument, write: WriteOptions) -> None:
+    _change(add, app_text, items, write.network, write.writer())
 
 
-app.command("add")(
-    _compose_hash_command(
-        True,
-        """Allow compose hashes (one addComposeHash each, consecutive nonces; allowed ones are skipped).
+add_and_remove(
+    app,
+    _change_hashes,
+    """Allow compose hashes (one addComposeHash each, consecutive nonces; allowed ones are skipped).
 
     A file is hashed as the exact bytes the CVM will measure; a `warden compose matrix --json` output
     adds every platform's hash of one release in one batch.
 
     Example: warden compose-hashes add 0x7553…14F1 matrix.json --wait
     """,
-    )
-)
-app.command("remove")(
-    _compose_hash_command(
-        False,
-        """Disallow compose hashes (not-allowed ones are skipped).
+    """Disallow compose hashes (not-allowed ones are skipped).
 
     Example: warden compose-hashes remove 0x7553…14F1 0x46e2…aa51 --wait
     """,
-    )
 )

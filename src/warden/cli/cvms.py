@@ -17,11 +17,9 @@ from warden.cli.changes import Writer
 from warden.cli.common import JsonOption, emit, new_app, note, stdout
 from warden.cli.connect import kms_for
 from warden.cli.options import (
-    ChainOptions,
     ControlPlaneOptions,
-    KmsOptions,
+    FleetWriteOptions,
     ReplicaOptions,
-    SignerOptions,
     grouped,
 )
 from warden.errors import BadInput, OperationFailed, Undecided
@@ -143,11 +141,7 @@ def replicate_command(
     cvm_key: CvmArgument,
     node_name: NodeOption,
     options: ReplicaOptions,
-    kms: KmsOptions,
-    network: ChainOptions,
-    signer: SignerOptions,
-    plane: ControlPlaneOptions,
-    json_out: JsonOption = False,
+    fleet: FleetWriteOptions,
 ) -> None:
     """Place a replica of a CVM (same app, same compose hash) on another node, if the chain would let it boot.
 
@@ -160,6 +154,7 @@ def replicate_command(
 
     Example: warden cvms replicate shared-key-demo-1 --node prod9 --allow-device
     """
+    kms, network, signer, plane, json_out = fleet.kms, fleet.network, fleet.signer, fleet.plane, fleet.json_out
     with plane.client() as client:
         source = client.cvm(cvm_key)
         target = client.node(node_name)

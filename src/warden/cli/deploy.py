@@ -17,14 +17,12 @@ from warden.chain.inputs import hex0x, parse_address
 from warden.chain.kms import KmsRegistry
 from warden.chain.tx import execute, require_success
 from warden.cli.app import NEW_APP_RECHECK
-from warden.cli.common import JsonOption, emit, note, stdout
+from warden.cli.common import emit, note, stdout
 from warden.cli.connect import kms_for
 from warden.cli.cvms import chain_of, checks_table, cvm_name, ensure_new_cvm_name, node_device, refusal
 from warden.cli.options import (
-    ChainOptions,
-    ControlPlaneOptions,
     DeployOptions,
-    KmsOptions,
+    FleetWriteOptions,
     SignerOptions,
     grouped,
 )
@@ -41,11 +39,7 @@ def deploy_command(
     ],
     node_name: Annotated[str, typer.Option("--node", metavar="NAME", help="Node to run on (`warden nodes ls`).")],
     options: DeployOptions,
-    kms: KmsOptions,
-    network: ChainOptions,
-    signer: SignerOptions,
-    plane: ControlPlaneOptions,
-    json_out: JsonOption = False,
+    fleet: FleetWriteOptions,
 ) -> None:
     """Deploy a CVM: the app on chain (existing or new), then app and CVM in the control plane.
 
@@ -57,6 +51,7 @@ def deploy_command(
 
     Example: warden deploy --compose app-compose.json --node prod6 --custom-app-id 0xCAa3…1611 --json
     """
+    kms, network, signer, plane, json_out = fleet.kms, fleet.network, fleet.signer, fleet.plane, fleet.json_out
     try:
         raw = compose.read_bytes()
     except OSError as exc:

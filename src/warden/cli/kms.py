@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -17,7 +16,7 @@ from warden.chain.rpc import RpcClient
 from warden.changes.asked import os_image_changes
 from warden.cli.changes import Writer, results_table
 from warden.cli.common import JsonOption, emit, new_app, note, stdout
-from warden.cli.options import ChainOptions, KmsOptions, SignerOptions, WriteOptions, grouped
+from warden.cli.options import ChainOptions, KmsOptions, SignerOptions, WriteOptions, add_and_remove, grouped
 from warden.errors import BadInput, OperationFailed
 
 app = new_app("kms", "Deploy and manage the DstackKms contract (app registry, factory, OS images).")
@@ -158,34 +157,21 @@ def _change_os_images(hashes: list[str], add: bool, kms: KmsOptions, network: Ch
                   human=results_table(data["results"], "os-image"))  # fmt: skip
 
 
-def _os_image_command(add: bool, doc: str) -> Callable[..., None]:
-    """`add` or `remove`: the same options, one verb."""
-
-    @grouped
-    def command(hashes: OsImagesArgument, kms: KmsOptions, write: WriteOptions) -> None:
-        _change_os_images(hashes, add, kms, write.network, write.writer())
-
-    command.__doc__ = doc
-    return command
+def _change_images(add: bool, hashes: OsImagesArgument, kms: KmsOptions, write: WriteOptions) -> None:
+    _change_os_images(hashes, add, kms, write.network, write.writer())
 
 
-os_image_app.command("add")(
-    _os_image_command(
-        True,
-        """Allow OS images (one transaction each, consecutive nonces; already-allowed ones are skipped).
+add_and_remove(
+    os_image_app,
+    _change_images,
+    """Allow OS images (one transaction each, consecutive nonces; already-allowed ones are skipped).
 
     Example: warden kms os-image add 0x14ad…1c67 --kms 0x9fE4…
     """,
-    )
-)
-os_image_app.command("remove")(
-    _os_image_command(
-        False,
-        """Disallow OS images (not-allowed ones are skipped).
+    """Disallow OS images (not-allowed ones are skipped).
 
     Example: warden kms os-image remove 0x14ad…1c67
     """,
-    )
 )
 
 

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from warden.chain.app import AppAuth
     from warden.chain.connection import Chain
     from warden.chain.kms import KmsRegistry
+    from warden.chain.logcache import LogCache
     from warden.chain.signer import Signer
     from warden.changes.flow import Delivery
     from warden.cli.changes import Writer
@@ -237,6 +238,35 @@ class WriteOptions:
         from warden.cli.changes import Writer
 
         return Writer(self.delivery.delivery(), self.signer, self.json_out)
+
+
+@option_group
+class FleetWriteOptions:
+    """A command that writes to the chain and to the control plane (`deploy`, `cvms replicate`)."""
+
+    kms: KmsOptions
+    network: ChainOptions
+    signer: SignerOptions
+    plane: ControlPlaneOptions
+    json_out: JsonOption = False
+
+
+NoCacheFlag = Annotated[bool, typer.Option("--no-cache", help="Scan the chain from scratch, ignoring the cache.")]
+
+
+@option_group
+class ReadOptions:
+    """A read of an allowlist: the chain, node names for its devices, the log cache, --json."""
+
+    network: ChainOptions
+    nodes: NodesOptions
+    no_cache: NoCacheFlag = False
+    json_out: JsonOption = False
+
+    def cache(self) -> LogCache | None:
+        from warden.cli.connect import log_cache
+
+        return None if self.no_cache else log_cache()
 
 
 # -- one command's own options, grouped so its function stays short ---------------------------------------
@@ -468,3 +498,20 @@ def grouped(command: Callable[..., None]) -> Callable[..., None]:
     run.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     run.__annotations__ = {p.name: p.annotation for p in params}
     return run
+
+
+def add_and_remove(target: typer.Typer, change: Callable[..., None], add_doc: str, remove_doc: str) -> None:
+    """Register `add` and `remove` (and the hidden alias `rm`) on `target`: the same options, one verb.
+
+    `change(add, …)` takes whether to add first, then the commands' own parameters."""
+    hints = get_type_hints(change, include_extras=True)
+    params = list(inspect.signature(change).parameters.values())[1:]
+    for add, name, doc in ((True, "add", add_doc), (False, "remove", remove_doc)):
+        command = functools.partial(change, add)
+        command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        command.__annotations__ = {p.name: hints[p.name] for p in params}
+        command.__doc__ = doc
+        command.__name__ = f"{name}_command"  # type: ignore[attr-defined]
+        target.command(name)(grouped(command))
+        if not add:
+            target.command("rm", hidden=True)(grouped(command))

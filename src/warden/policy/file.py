@@ -92,11 +92,7 @@ def _parse(path: Path, raw: bytes) -> dict[str, Any]:
 
 def _app(path: Path, name: str, table: Any) -> AppPolicy:
     where = f"{path} [apps.{name}]"
-    if not isinstance(table, dict):
-        raise BadInput(f"{where} must be a table")
-    unknown = sorted(set(table) - APP_KEYS)
-    if unknown:
-        raise BadInput(f"{where}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(APP_KEYS))})")
+    _check_table(table, APP_KEYS, where)
     given = [k for k in REFERENCE_KEYS if k in table]
     if len(given) > 1:
         choices = ", ".join(REFERENCE_KEYS)
@@ -114,15 +110,19 @@ def _app(path: Path, name: str, table: Any) -> AppPolicy:
 
 def _kms(path: Path, table: Any) -> KmsPolicy:
     where = f"{path} [kms]"
-    if not isinstance(table, dict):
-        raise BadInput(f"{where} must be a table")
-    unknown = sorted(set(table) - KMS_KEYS)
-    if unknown:
-        raise BadInput(f"{where}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(KMS_KEYS))})")
+    _check_table(table, KMS_KEYS, where)
     address = table.get("address")
     if address is not None and not isinstance(address, str):
         raise BadInput(f"{where}: address must be a string")
     return KmsPolicy(address, _strings(table, "os_images", where))
+
+
+def _check_table(table: Any, known: set[str], where: str) -> None:
+    if not isinstance(table, dict):
+        raise BadInput(f"{where} must be a table")
+    unknown = sorted(set(table) - known)
+    if unknown:
+        raise BadInput(f"{where}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(sorted(known))})")
 
 
 def _strings(table: dict[str, Any], key: str, where: str) -> list[str] | None:
