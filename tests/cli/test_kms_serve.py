@@ -83,7 +83,7 @@ def test_serve_refuses_bad_options(tmp_path: Path) -> None:
     assert_clean_error(warden("kms", "serve", "--csr-api-versions", "3", "--collateral", "x"), 2, "csr-api-versions")
     assert_clean_error(warden("kms", "serve"), 2, "--collateral")
     missing = warden("kms", "serve", "--collateral", str(tmp_path / "nope.json"))
-    assert_clean_error(missing, 2, "cannot read")
+    assert_clean_error(missing, 2, "collateral file", "does not exist")
 
 
 def test_serve_starts_with_the_rpc_down_and_recovers_without_a_restart(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import time
 from pathlib import Path
@@ -11,7 +10,17 @@ from typing import Annotated, Any
 import typer
 
 from warden.chain.inputs import hex0x, parse_ppid
-from warden.cli.common import JsonOption, emit, new_app, note, stdout
+from warden.cli.common import (
+    CollateralOption,
+    JsonOption,
+    RootCaOption,
+    emit,
+    new_app,
+    note,
+    read_file,
+    read_root_ca,
+    stdout,
+)
 from warden.errors import BadInput
 from warden.identity.attestation import inspect, read_attestation
 from warden.identity.device import DeviceIdFormula, device_id, device_id_from_ppid
@@ -27,15 +36,6 @@ LegacyFlag = Annotated[
     bool,
     typer.Option("--legacy-device-id", help="Use the pre-0.5.6 formula sha256(quote header user_data)."),
 ]
-
-
-def read_file(path: Path, what: str) -> bytes:
-    try:
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise BadInput(f"{what} file {path} does not exist") from None
-    except OSError as exc:
-        raise BadInput(f"cannot read {what} file {path}: {exc.strerror}") from None
 
 
 def parse_time(text: str) -> int:
@@ -57,13 +57,8 @@ def inspect_command(
     event_log: Annotated[
         Path | None, typer.Option("--event-log", metavar="FILE", help="dstack event log (JSON list).")
     ] = None,
-    collateral: Annotated[
-        Path | None, typer.Option("--collateral", metavar="FILE", help="Collateral JSON: verify and show TCB status.")
-    ] = None,
-    root_ca: Annotated[
-        Path | None,
-        typer.Option("--root-ca", metavar="FILE", help="Trust this root CA (DER or PEM) instead of Intel's (devnet)."),
-    ] = None,
+    collateral: CollateralOption = None,
+    root_ca: RootCaOption = None,
     now: Annotated[
         str | None, typer.Option("--now", metavar="TIME", help="Verify as of this time (default: now).")
     ] = None,
@@ -80,7 +75,7 @@ def inspect_command(
     attestation = read_attestation(
         read_file(quote_file, "quote"), read_file(event_log, "event log") if event_log else None
     )
-    root = _root_ca(read_file(root_ca, "root CA")) if root_ca else None
+    root = read_root_ca(root_ca) if root_ca else None
     moment = parse_time(now) if now else int(time.time())
     formula: DeviceIdFormula = "legacy" if legacy_device_id else "ppid"
     coll = parse_collateral(read_file(collateral, "collateral").decode(errors="replace")) if collateral else None
@@ -111,17 +106,6 @@ def _summary(data: dict[str, Any]) -> None:
     ]  # fmt: skip
     for key, value in rows:
         stdout.print(f"{key:<14} {value if value not in (None, '') else '-'}", markup=False)
-
-
-def _root_ca(data: bytes) -> bytes:
-    """DER as given, or the first PEM certificate converted to DER."""
-    if b"-----BEGIN CERTIFICATE-----" in data:
-        body = data.split(b"-----BEGIN CERTIFICATE-----", 1)[1].split(b"-----END CERTIFICATE-----", 1)[0]
-        try:
-            return base64.b64decode(b"".join(body.split()))
-        except ValueError:
-            raise BadInput("--root-ca: the PEM certificate is not valid base64") from None
-    return data
 
 
 @app.command("device-id")

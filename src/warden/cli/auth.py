@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from warden.chain.connection import chain_name
-from warden.cli.common import JsonOption, emit, new_app, stdout
+from warden.cli.common import HostOption, JsonOption, PortOption, emit, new_app, stdout
 from warden.cli.kms import open_kms_for_service, service_log_config
 from warden.cli.options import ChainOptions, KmsOptions, grouped
 from warden.errors import BadInput, OperationFailed
@@ -30,8 +30,8 @@ DecisionTimeoutOption = Annotated[
 def serve(
     kms: KmsOptions,
     network: ChainOptions,
-    host: Annotated[str, typer.Option("--host", metavar="HOST", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", metavar="PORT", help="Port to listen on (0: any free port).")] = 8000,
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8000,
     timeout: DecisionTimeoutOption = 5.0,
 ) -> None:
     """Serve POST /bootAuth/app, POST /bootAuth/kms and GET / from a DstackKms, until interrupted.

@@ -4,6 +4,7 @@ Kept free of the chain and HTTP libraries, so commands that need neither start f
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import sys
@@ -16,7 +17,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperGroup
 
-from warden.errors import WardenError
+from warden.errors import BadInput, WardenError
 
 
 def _console(to_stderr: bool) -> Console:
@@ -125,6 +126,17 @@ DatabaseUrlOption = Annotated[
 ]
 
 
+HostOption = Annotated[str, flag("--host", "Address to listen on.", metavar="HOST")]
+PortOption = Annotated[int, flag("--port", "Port to listen on (0: any free port).", metavar="PORT")]
+RootCaOption = Annotated[
+    Path | None,
+    flag("--root-ca", "Trust this attestation root (DER or PEM) instead of Intel's (devnet).", metavar="FILE"),
+]
+CollateralOption = Annotated[
+    Path | None, flag("--collateral", "Quote collateral JSON (TCB info, QE identity, CRLs).", metavar="FILE")
+]
+
+
 class WardenGroup(TyperGroup):
     """Turns every WardenError into `error: …` on stderr with its exit code, never a traceback."""
 
@@ -159,6 +171,28 @@ def new_app(name: str, help: str) -> typer.Typer:
         rich_markup_mode=None,
         context_settings={"help_option_names": ["-h", "--help"]},
     )
+
+
+def read_file(path: Path, what: str) -> bytes:
+    """A file the user named; missing or unreadable is bad input naming it."""
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise BadInput(f"{what} file {path} does not exist") from None
+    except OSError as exc:
+        raise BadInput(f"cannot read {what} file {path}: {exc.strerror}") from None
+
+
+def read_root_ca(path: Path) -> bytes:
+    """--root-ca: DER as given, or the first PEM certificate converted to DER."""
+    data = read_file(path, "root CA")
+    if b"-----BEGIN CERTIFICATE-----" in data:
+        body = data.split(b"-----BEGIN CERTIFICATE-----", 1)[1].split(b"-----END CERTIFICATE-----", 1)[0]
+        try:
+            return base64.b64decode(b"".join(body.split()), validate=True)
+        except ValueError:
+            raise BadInput(f"--root-ca {path}: the PEM certificate is not valid base64") from None
+    return data
 
 
 def note(message: str) -> None:

@@ -21,10 +21,13 @@ from warden.errors import BadInput, OperationFailed, WardenError
 from warden.fleet.inventory import Inventory, load_nodes_file, parse_nodes
 from warden.paths import cache_dir
 
-if TYPE_CHECKING:  # imported where used: the HTTP client only by the commands that talk to the control plane
+if TYPE_CHECKING:
     from warden.chain.kms import KmsRegistry
     from warden.cli.options import KmsOptions
     from warden.fleet.workspace_signers import SecretKey
+    from warden.kms.attestation_policy import (
+        AttestationPolicy,  # imported where used: the HTTP client only by the commands that talk to the control plane
+    )
     from warden.web.client import ControlPlaneClient
 
 
@@ -219,3 +222,13 @@ def control_plane_secret() -> SecretKey:
     from warden.fleet.workspace_signers import SECRET_KEY_FILE, SecretKey
 
     return SecretKey.load(warden_home() / SECRET_KEY_FILE)
+
+
+def attestation_policy(collateral: Path, root_ca: Path | None) -> AttestationPolicy:
+    """How a service verifies quotes: the collateral file, and the root it trusts (--root-ca, else Intel's)."""
+    from warden.cli.common import read_file, read_root_ca
+    from warden.kms.attestation_policy import AttestationPolicy, fixed_collateral
+
+    collateral_json = read_file(collateral, "collateral").decode(errors="replace")
+    return AttestationPolicy(collateral=fixed_collateral(collateral_json),
+                             root_ca_der=read_root_ca(root_ca) if root_ca else None)  # fmt: skip

@@ -15,7 +15,18 @@ from warden.chain.kms import LazyKmsRegistry
 from warden.chain.rpc import RpcClient
 from warden.changes.asked import os_image_changes
 from warden.cli.changes import Writer, results_table
-from warden.cli.common import JsonOption, emit, new_app, note, stdout
+from warden.cli.common import (
+    CollateralOption,
+    HostOption,
+    JsonOption,
+    PortOption,
+    RootCaOption,
+    emit,
+    new_app,
+    note,
+    stdout,
+)
+from warden.cli.connect import attestation_policy
 from warden.cli.options import ChainOptions, KmsOptions, SignerOptions, WriteOptions, add_and_remove, grouped
 from warden.errors import BadInput, OperationFailed
 
@@ -180,24 +191,16 @@ add_and_remove(
 def serve(
     network: ChainOptions,
     kms: KmsOptions,
-    host: Annotated[str, typer.Option("--host", metavar="HOST", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", metavar="PORT", help="Port to listen on.")] = 8000,
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8000,
     key_dir: Annotated[
         Path | None,
         typer.Option(
             "--key-dir", metavar="DIR", help="Root keys (0600), generated on first start [default: $WARDEN_HOME/kms]."
         ),
     ] = None,
-    root_ca: Annotated[
-        Path | None,
-        typer.Option(
-            "--root-ca", metavar="FILE", help="Trust this attestation root (DER) instead of Intel's (devnet)."
-        ),
-    ] = None,
-    collateral: Annotated[
-        Path | None,
-        typer.Option("--collateral", metavar="FILE", help="Quote collateral JSON (TCB info, QE identity, CRLs)."),
-    ] = None,
+    root_ca: RootCaOption = None,
+    collateral: CollateralOption = None,
     csr_api_versions: Annotated[
         str,
         typer.Option(
@@ -213,7 +216,6 @@ def serve(
     import uvicorn
 
     from warden.devnet.state import warden_home
-    from warden.kms.attestation_policy import AttestationPolicy, fixed_collateral
     from warden.kms.authorization import Authorizer
     from warden.kms.keystore import load_or_generate_root_keys
     from warden.kms.server import create_kms_app
@@ -222,12 +224,7 @@ def serve(
     versions = _versions(csr_api_versions)
     if collateral is None:
         raise BadInput("pass --collateral FILE: the TCB info, QE identity and CRLs quotes are checked against")
-    try:
-        collateral_json = collateral.read_text()
-        root = root_ca.read_bytes() if root_ca else None
-    except OSError as exc:
-        raise BadInput(f"cannot read {exc.filename}: {exc.strerror}") from None
-    policy = AttestationPolicy(collateral=fixed_collateral(collateral_json), root_ca_der=root)
+    policy = attestation_policy(collateral, root_ca)
     source = open_kms_for_service(network, kms, timeout=KMS_DECISION_TIMEOUT)
     keys, generated = load_or_generate_root_keys(key_dir or warden_home() / "kms")
     authorizer = Authorizer(source, timeout=KMS_DECISION_TIMEOUT)

@@ -8,8 +8,8 @@ from typing import Annotated
 
 import typer
 
-from warden.cli.common import DatabaseUrlOption, note
-from warden.cli.connect import control_plane_secret, inventory_database
+from warden.cli.common import CollateralOption, DatabaseUrlOption, HostOption, PortOption, RootCaOption, note
+from warden.cli.connect import attestation_policy, control_plane_secret, inventory_database
 from warden.cli.options import ChainOptions, grouped
 from warden.devnet.state import warden_home
 from warden.errors import BadInput, OperationFailed
@@ -30,8 +30,8 @@ def write_token_file(path: Path, token: str) -> None:
 @grouped
 def serve_command(
     network: ChainOptions,
-    host: Annotated[str, typer.Option("--host", metavar="HOST", help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option("--port", metavar="PORT", help="Port to listen on.")] = 8080,
+    host: HostOption = "127.0.0.1",
+    port: PortOption = 8080,
     database_url: DatabaseUrlOption = None,
     workspace: Annotated[
         str, typer.Option("--workspace", metavar="NAME", help="Workspace created on first start.")
@@ -44,14 +44,8 @@ def serve_command(
             help="Where the first start writes the workspace's API token (0600) [default: $WARDEN_HOME/api-token].",
         ),
     ] = None,
-    root_ca: Annotated[
-        Path | None,
-        typer.Option("--root-ca", metavar="FILE", help="Trust this attestation root (DER) for node quotes (devnet)."),
-    ] = None,
-    collateral: Annotated[
-        Path | None,
-        typer.Option("--collateral", metavar="FILE", help="Quote collateral JSON for verifying node quotes."),
-    ] = None,
+    root_ca: RootCaOption = None,
+    collateral: CollateralOption = None,
 ) -> None:
     """Serve the control plane: JSON API under /api (OpenAPI at /api/openapi.json) and the dashboard.
 
@@ -64,22 +58,13 @@ def serve_command(
     import uvicorn
 
     from warden.fleet.store import Fleet
-    from warden.kms.attestation_policy import AttestationPolicy, fixed_collateral
     from warden.web.app import create_control_plane_app
     from warden.web.plane import ControlPlane
 
     rpc_urls = _rpc_urls(network)
     if (root_ca is None) != (collateral is None):
         raise BadInput("pass --root-ca and --collateral together (they verify node quotes)")
-    policy = None
-    if collateral is not None:
-        try:
-            policy = AttestationPolicy(
-                collateral=fixed_collateral(collateral.read_text()),
-                root_ca_der=root_ca.read_bytes() if root_ca else None,
-            )
-        except OSError as exc:
-            raise BadInput(f"cannot read {exc.filename}: {exc.strerror}") from None
+    policy = attestation_policy(collateral, root_ca) if collateral is not None else None
     if os.environ.get(RETIRED_OPERATOR_KEY_ENV):
         raise BadInput(
             f"{RETIRED_OPERATOR_KEY_ENV} is no longer read: one key must not sign for every workspace. Unset it and "
