@@ -11,7 +11,7 @@ from rich.table import Table
 
 from warden.chain.inputs import hex0x
 from warden.changes.asked import allow_any_device_change, device_changes
-from warden.cli.changes import Writer, results_table
+from warden.cli.changes import Writer
 from warden.cli.common import AppArgument, emit, new_app, note, stdout
 from warden.cli.connect import log_cache
 from warden.cli.options import ChainOptions, NodesOptions, ReadOptions, WriteOptions, add_and_remove, grouped
@@ -162,10 +162,7 @@ def _change(
             note("nothing selected")
             return
     plan = device_changes(contract, [(t.device_id, t.node) for t in targets], add=asked.add)
-    report = writer.carry_out(contract.chain, plan, what=f"{verb} devices on {contract.address}")
-    data: dict[str, Any] = {"app": contract.address, "results": report.rows()}
-    writer.report(report, data, recheck=f"warden allow-devices list {contract.address}",
-                  human=results_table(data["results"], "device"))  # fmt: skip
+    writer.change(plan, contract, what=f"{verb} devices", recheck=f"warden allow-devices list {contract.address}")
 
 
 def _change_devices(add: bool, app_text: AppArgument, write: WriteOptions, nodes: NodesOptions,

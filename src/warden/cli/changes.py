@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from warden.chain.connection import Chain
+from warden.chain.contract import Contract
 from warden.changes.flow import Delivery, Report, carry_out
 from warden.changes.plan import JSON_KEYS, Plan
 from warden.cli.common import emit, note, stdout
@@ -57,6 +58,13 @@ class Writer:
         with receipt_progress(show) as progress:
             return carry_out(plan, self.delivery, lambda: self.signer.signer(chain), batch_name=f"warden: {what}",
                              on_progress=progress)  # fmt: skip
+
+    def change(self, plan: Plan, contract: Contract, *, what: str, recheck: str) -> None:
+        """Carry the plan out and print one row per entry (`{"app" | "kms", "results"}` under --json)."""
+        report = self.carry_out(contract.chain, plan, what=f"{what} on {contract.address}")
+        data: dict[str, Any] = {contract.role.lower(): contract.address, "results": report.rows()}
+        kind = plan.entries[0].spec.kind if plan.entries else "device"
+        self.report(report, data, recheck=recheck, human=results_table(data["results"], kind))
 
     def report(self, report: Report, data: dict[str, Any], *, recheck: str, human: Callable[[], None]) -> None:
         """Print the result (offline: where the batch went, or the calldata) and exit 1 on failures."""

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from warden.chain.inputs import hex0x
 from warden.changes.asked import compose_hash_changes
-from warden.cli.changes import Writer, results_table
+from warden.cli.changes import Writer
 from warden.cli.common import AppArgument, JsonOption, emit, new_app, stdout
 from warden.cli.connect import log_cache
 from warden.cli.options import ChainOptions, WriteOptions, add_and_remove, grouped
@@ -57,11 +57,8 @@ def _change(add: bool, app_text: str, items: list[str], network: ChainOptions, w
     found = compose_hashes_of(items)  # bad hex or an unreadable file: refused before any network call
     contract = network.app(app_text)
     plan = compose_hash_changes(contract, found, add=add)
-    verb = "add" if add else "remove"
-    report = writer.carry_out(contract.chain, plan, what=f"{verb} compose hashes on {contract.address}")
-    data: dict[str, Any] = {"app": contract.address, "results": report.rows()}
-    writer.report(report, data, recheck=f"warden compose-hashes list {contract.address}",
-                  human=results_table(data["results"], "compose-hash"))  # fmt: skip
+    writer.change(plan, contract, what=f"{'add' if add else 'remove'} compose hashes",
+                  recheck=f"warden compose-hashes list {contract.address}")  # fmt: skip
 
 
 def _change_hashes(add: bool, app_text: AppArgument, items: ItemsArgument, write: WriteOptions) -> None:

@@ -14,7 +14,7 @@ from warden.chain.inputs import hex0x, parse_address, parse_bytes32
 from warden.chain.kms import LazyKmsRegistry
 from warden.chain.rpc import RpcClient
 from warden.changes.asked import os_image_changes
-from warden.cli.changes import Writer, results_table
+from warden.cli.changes import Writer
 from warden.cli.common import (
     CollateralOption,
     HostOption,
@@ -161,11 +161,8 @@ def _change_os_images(hashes: list[str], add: bool, kms: KmsOptions, network: Ch
     images = [(parse_bytes32(h, "OS image hash"), None) for h in hashes]
     registry = network.kms(kms)
     plan = os_image_changes(registry, images, add=add)
-    verb = "add" if add else "remove"
-    report = writer.carry_out(registry.chain, plan, what=f"{verb} OS images on {registry.address}")
-    data: dict[str, Any] = {"kms": registry.address, "results": report.rows()}
-    writer.report(report, data, recheck=f"warden kms os-image list --kms {registry.address}",
-                  human=results_table(data["results"], "os-image"))  # fmt: skip
+    writer.change(plan, registry, what=f"{'add' if add else 'remove'} OS images",
+                  recheck=f"warden kms os-image list --kms {registry.address}")  # fmt: skip
 
 
 def _change_images(add: bool, hashes: OsImagesArgument, kms: KmsOptions, write: WriteOptions) -> None:

@@ -14,7 +14,7 @@ from typing import Any, Literal
 from warden.chain.app import AppAuth
 from warden.chain.inputs import hex0x
 from warden.chain.logcache import LogCache
-from warden.fleet.devices import list_devices
+from warden.fleet.devices import allowlist_head_json, list_devices
 from warden.fleet.inventory import Inventory
 from warden.fleet.store import CvmView
 
@@ -73,15 +73,8 @@ class AllowlistView:
         return [r for r in self.rows if r.status == "deployed-not-allowed"]
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "app": self.app,
-            "chain_id": self.chain_id,
-            "owner": self.owner,
-            "allow_any_device": self.allow_any_device,
-            "block": self.block,
-            "warning": bool(self.offending),
-            "devices": [r.as_json() for r in self.rows],
-        }
+        head = allowlist_head_json(self.app, self.chain_id, self.owner, self.allow_any_device, self.block)
+        return {**head, "warning": bool(self.offending), "devices": [r.as_json() for r in self.rows]}
 
 
 def device_allowlist_view(

@@ -67,14 +67,14 @@ class DeviceAllowlist:
     head: int
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "app": self.app,
-            "chain_id": self.chain_id,
-            "owner": self.owner,
-            "allow_any_device": self.allow_any_device,
-            "block": self.head,
-            "devices": [d.as_json(not self.allow_any_device) for d in self.devices],
-        }
+        devices = [d.as_json(not self.allow_any_device) for d in self.devices]
+        return {**allowlist_head_json(self.app, self.chain_id, self.owner, self.allow_any_device, self.head),
+                "devices": devices}  # fmt: skip
+
+
+def allowlist_head_json(app: str, chain_id: int, owner: str, allow_any_device: bool, block: int) -> dict[str, Any]:
+    """What every device-allowlist answer starts with: the app, its chain and owner, the flag, the block read."""
+    return {"app": app, "chain_id": chain_id, "owner": owner, "allow_any_device": allow_any_device, "block": block}
 
 
 def device_history(app: AppAuth, cache: LogCache | None = None) -> History:
