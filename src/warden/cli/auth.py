@@ -11,9 +11,9 @@ from typing import Annotated, Any
 import typer
 
 from warden.chain.connection import chain_name
-from warden.cli.common import HostOption, JsonOption, PortOption, emit, new_app, stdout
+from warden.cli.common import JsonOption, emit, new_app, stdout
 from warden.cli.kms import open_kms_for_service, service_log_config
-from warden.cli.options import ChainOptions, KmsOptions, grouped
+from warden.cli.options import ChainOptions, KmsOptions, ServiceOptions, grouped
 from warden.errors import BadInput, OperationFailed
 from warden.kms.authorization import Authorizer, describe, public_endpoint
 
@@ -28,10 +28,7 @@ DecisionTimeoutOption = Annotated[
 @app.command("serve")
 @grouped
 def serve(
-    kms: KmsOptions,
-    network: ChainOptions,
-    host: HostOption = "127.0.0.1",
-    port: PortOption = 8000,
+    service: ServiceOptions,
     timeout: DecisionTimeoutOption = 5.0,
 ) -> None:
     """Serve POST /bootAuth/app, POST /bootAuth/kms and GET / from a DstackKms, until interrupted.
@@ -47,11 +44,12 @@ def serve(
 
     from warden.kms.webhook import create_webhook_app
 
+    host, port = service.host, service.port
     if not 0 <= port <= 65535:
         raise BadInput(f"invalid --port {port}: expected 0-65535")
     if timeout <= 0:
         raise BadInput("--timeout must be positive")
-    source = open_kms_for_service(network, kms, timeout=timeout)
+    source = open_kms_for_service(service.network, service.kms, timeout=timeout)
     try:
         sock = _listen(host, port)
     except BaseException:

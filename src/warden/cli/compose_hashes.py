@@ -9,7 +9,6 @@ from rich.table import Table
 
 from warden.chain.inputs import hex0x
 from warden.changes.asked import compose_hash_changes
-from warden.cli.changes import Writer
 from warden.cli.common import AppArgument, JsonOption, emit, new_app, stdout
 from warden.cli.connect import log_cache
 from warden.cli.options import ChainOptions, WriteOptions, add_and_remove, grouped
@@ -53,16 +52,12 @@ def list_command(app_text: AppArgument, network: ChainOptions, json_out: JsonOpt
     emit(json_out, data, human)
 
 
-def _change(add: bool, app_text: str, items: list[str], network: ChainOptions, writer: Writer) -> None:
-    found = compose_hashes_of(items)  # bad hex or an unreadable file: refused before any network call
-    contract = network.app(app_text)
-    plan = compose_hash_changes(contract, found, add=add)
-    writer.change(plan, contract, what=f"{'add' if add else 'remove'} compose hashes",
-                  recheck=f"warden compose-hashes list {contract.address}")  # fmt: skip
-
-
 def _change_hashes(add: bool, app_text: AppArgument, items: ItemsArgument, write: WriteOptions) -> None:
-    _change(add, app_text, items, write.network, write.writer())
+    found = compose_hashes_of(items)  # bad hex or an unreadable file: refused before any network call
+    writer = write.writer()
+    contract = write.network.app(app_text)
+    writer.change(compose_hash_changes(contract, found, add=add), contract, recheck=f"warden compose-hashes list "
+                  f"{contract.address}", what=f"{'add' if add else 'remove'} compose hashes")  # fmt: skip
 
 
 add_and_remove(

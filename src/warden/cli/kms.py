@@ -14,12 +14,9 @@ from warden.chain.inputs import hex0x, parse_address, parse_bytes32
 from warden.chain.kms import LazyKmsRegistry
 from warden.chain.rpc import RpcClient
 from warden.changes.asked import os_image_changes
-from warden.cli.changes import Writer
 from warden.cli.common import (
     CollateralOption,
-    HostOption,
     JsonOption,
-    PortOption,
     RootCaOption,
     emit,
     new_app,
@@ -27,7 +24,15 @@ from warden.cli.common import (
     stdout,
 )
 from warden.cli.connect import attestation_policy
-from warden.cli.options import ChainOptions, KmsOptions, SignerOptions, WriteOptions, add_and_remove, grouped
+from warden.cli.options import (
+    ChainOptions,
+    KmsOptions,
+    ServiceOptions,
+    SignerOptions,
+    WriteOptions,
+    add_and_remove,
+    grouped,
+)
 from warden.errors import BadInput, OperationFailed
 
 app = new_app("kms", "Deploy and manage the DstackKms contract (app registry, factory, OS images).")
@@ -157,16 +162,12 @@ OsImagesArgument = Annotated[
 ]
 
 
-def _change_os_images(hashes: list[str], add: bool, kms: KmsOptions, network: ChainOptions, writer: Writer) -> None:
-    images = [(parse_bytes32(h, "OS image hash"), None) for h in hashes]
-    registry = network.kms(kms)
-    plan = os_image_changes(registry, images, add=add)
-    writer.change(plan, registry, what=f"{'add' if add else 'remove'} OS images",
-                  recheck=f"warden kms os-image list --kms {registry.address}")  # fmt: skip
-
-
 def _change_images(add: bool, hashes: OsImagesArgument, kms: KmsOptions, write: WriteOptions) -> None:
-    _change_os_images(hashes, add, kms, write.network, write.writer())
+    images: list[tuple[bytes, str | None]] = [(parse_bytes32(h, "OS image hash"), None) for h in hashes]
+    writer = write.writer()
+    registry = write.network.kms(kms)
+    writer.change(os_image_changes(registry, images, add=add), registry, what=f"{'add' if add else 'remove'} OS "
+                  "images", recheck=f"warden kms os-image list --kms {registry.address}")  # fmt: skip
 
 
 add_and_remove(
@@ -186,10 +187,7 @@ add_and_remove(
 @app.command("serve")
 @grouped
 def serve(
-    network: ChainOptions,
-    kms: KmsOptions,
-    host: HostOption = "127.0.0.1",
-    port: PortOption = 8000,
+    service: ServiceOptions,
     key_dir: Annotated[
         Path | None,
         typer.Option(
@@ -222,15 +220,16 @@ def serve(
     if collateral is None:
         raise BadInput("pass --collateral FILE: the TCB info, QE identity and CRLs quotes are checked against")
     policy = attestation_policy(collateral, root_ca)
-    source = open_kms_for_service(network, kms, timeout=KMS_DECISION_TIMEOUT)
+    source = open_kms_for_service(service.network, service.kms, timeout=KMS_DECISION_TIMEOUT)
     keys, generated = load_or_generate_root_keys(key_dir or warden_home() / "kms")
     authorizer = Authorizer(source, timeout=KMS_DECISION_TIMEOUT)
-    service = KmsService(keys, authorizer, policy, KmsSettings(csr_api_versions=versions))
+    kms_service = KmsService(keys, authorizer, policy, KmsSettings(csr_api_versions=versions))
     note(f"root keys {'generated' if generated else 'loaded'}: k256 public key 0x{keys.k256_public_key.hex()}")
-    note(f"KMS for DstackKms {source.address} on http://{host}:{port} (CSR API {csr_api_versions}); Ctrl-C stops")
+    where = f"http://{service.host}:{service.port}"
+    note(f"KMS for DstackKms {source.address} on {where} (CSR API {csr_api_versions}); Ctrl-C stops")
     try:
-        uvicorn.run(create_kms_app(service), host=host, port=port, log_level="warning", access_log=False,
-                    log_config=service_log_config())  # fmt: skip
+        uvicorn.run(create_kms_app(kms_service), host=service.host, port=service.port, log_level="warning",
+                    access_log=False, log_config=service_log_config())  # fmt: skip
     finally:
         authorizer.close()
         source.close()

@@ -30,9 +30,11 @@ from warden.cli.common import (
     ApiUrlOption,
     ChainIdOption,
     ChainOption,
+    HostOption,
     JsonOption,
     KeystoreOption,
     NodesFileOption,
+    PortOption,
     PrivateKeyOption,
     RpcUrlOption,
     TimeoutOption,
@@ -267,6 +269,16 @@ class ReadOptions:
         from warden.cli.connect import log_cache
 
         return None if self.no_cache else log_cache()
+
+
+@option_group
+class ServiceOptions:
+    """A service that answers from a DstackKms (`kms serve`, `auth serve`): the chain, the KMS, where to listen."""
+
+    network: ChainOptions
+    kms: KmsOptions
+    host: HostOption = "127.0.0.1"
+    port: PortOption = 8000
 
 
 # -- one command's own options, grouped so its function stays short ---------------------------------------
