@@ -183,20 +183,6 @@ def kms_for(chain: Chain, kms: KmsOptions, recorded: str | None = None) -> KmsRe
     return KmsRegistry.open(chain, address) if address else None
 
 
-def contract_address(value: str | None, env_names: tuple[str, ...], devnet_field: str, what: str) -> str:
-    """An address from the flag, the environment, or the running devnet."""
-    if value:
-        return value
-    for name in env_names:
-        if os.environ.get(name):
-            return os.environ[name]
-    state = load_state()
-    if state is not None:
-        return str(getattr(state, devnet_field))
-    flag = "--" + what.split()[0].lower()
-    raise BadInput(f"no {what}: pass {flag} or set {env_names[0]}")
-
-
 def ask_password(prompt: str) -> str:
     """Ask on the terminal, or read one line piped on stdin; no input at all is bad input, not `Aborted!`."""
     if sys.stdin is not None and sys.stdin.isatty():

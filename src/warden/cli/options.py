@@ -146,12 +146,16 @@ class KmsOptions:
     def address(self) -> str:
         """--kms, else WARDEN_KMS / KMS_CONTRACT_ADDR, else the profile's, else the running devnet's."""
         from warden.chain.inputs import parse_address
-        from warden.cli.connect import contract_address
+        from warden.devnet.state import load_state
 
-        text = self.kms or next((os.environ[n] for n in ("WARDEN_KMS", "KMS_CONTRACT_ADDR") if os.environ.get(n)),
-                                None) or self.profile.kms  # fmt: skip
-        address = contract_address(text, (), "kms", "kms address")
-        return parse_address(address, "KMS address")  # malformed: refused before any network call
+        from_env = next((os.environ[n] for n in ("WARDEN_KMS", "KMS_CONTRACT_ADDR") if os.environ.get(n)), None)
+        text = self.kms or from_env or self.profile.kms
+        if not text:
+            state = load_state()
+            if state is None:
+                raise BadInput("no KMS address: pass --kms, set WARDEN_KMS, or add kms to a profile")
+            text = state.kms
+        return parse_address(text, "KMS address")  # malformed: refused before any network call
 
 
 @option_group
