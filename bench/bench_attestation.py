@@ -18,6 +18,7 @@ from bench.common import BenchResult
 from warden.identity.attestation import read_attestation
 from warden.identity.bootinfo import build_boot_info, os_image_hash_of_vm_config
 from warden.identity.quote import parse_collateral, verify_quote
+from warden.tee.collateral import collateral_json
 from warden.tee.cvm import SimCvm
 from warden.tee.node import SimNode
 from warden.tee.pki import MockIntelPki
@@ -37,7 +38,7 @@ def run() -> list[BenchResult]:
                 instance_id=b"\x01" * 20, os_image_hash=b"\x02" * 32, key_provider=b'{"name":"kms","id":""}',
             )  # fmt: skip
             reports.append(json.dumps(cvm.get_quote_response(i.to_bytes(32, "big"))).encode())
-        collateral = parse_collateral(pki.collateral_json())
+        collateral = parse_collateral(collateral_json(pki))
         root, now = pki.root_ca_der, int(time.time())
         raw_quotes = [read_attestation(r).quote for r in reports]
 

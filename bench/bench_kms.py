@@ -42,6 +42,7 @@ from warden.kms.attestation_policy import AttestationPolicy, fixed_collateral
 from warden.kms.authorization import Authorizer, boot_check
 from warden.kms.server import create_kms_app
 from warden.kms.service import APP_KEY_PURPOSE, KmsService
+from warden.tee.collateral import collateral_json
 from warden.tee.cvm import SimCvm
 from warden.tee.node import SimNode
 from warden.tee.pki import MockIntelPki
@@ -175,7 +176,7 @@ def run() -> list[BenchResult]:
             deploy = kms.deploy_app(signer.address, device_id=sim.device_id, compose_hash=COMPOSE_HASH)
             app_id = bytes.fromhex(kms.app_from_receipt(send(chain, signer, deploy))[2:])
 
-            policy = AttestationPolicy(collateral=fixed_collateral(pki.collateral_json()), root_ca_der=pki.root_ca_der)
+            policy = AttestationPolicy(collateral=fixed_collateral(collateral_json(pki)), root_ca_der=pki.root_ca_der)
             with Authorizer(kms) as authorizer:
                 service = KmsService(RootKeys.generate(), authorizer, policy)
                 prepared = prepare(service, sim, pki, app_id)

@@ -15,8 +15,7 @@ if [ ! -x .venv/bin/python ]; then
 fi
 if [ "$(cat .venv/.warden-installed 2>/dev/null)" != "$py_stamp" ]; then
   echo "install: Python packages (requirements.lock)"
-  # the lock is complete (pip freeze), so nothing is resolved: safe-eth-py is there for its contract
-  # artifacts only (tests deploy a real Safe), and its web3 stack is not wanted
+  # the lock is complete (pip freeze), so nothing is resolved and nothing beyond it is installed
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -r requirements.lock
   .venv/bin/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
   echo "$py_stamp" > .venv/.warden-installed

@@ -6,8 +6,10 @@ import os
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
+from hypothesis import is_hypothesis_test
 
 from tests.support.chain import STRANGER_KEY, THIRD_KEY
 from tests.support.processes import free_port
@@ -78,3 +80,28 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ["XDG_CACHE_HOME"] = str(base / "cache")
     for name in ("WARDEN_PROFILE", "WARDEN_CONFIG"):
         os.environ.pop(name, None)
+
+
+TESTS = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Fuzz (hypothesis), browser (Playwright) and end-to-end tests are `slow`, so `pytest -m "not slow"`
+    is a quick loop; the whole run (`make test`, CI) still runs every test."""
+    for item in items:
+        if _is_slow(item):
+            item.add_marker(pytest.mark.slow)
+
+
+def _is_slow(item: pytest.Item) -> bool:
+    if item.path.is_relative_to(TESTS / "e2e"):
+        return True
+    if isinstance(item, pytest.Function) and is_hypothesis_test(item.obj):
+        return True
+    module = item.module if isinstance(item, pytest.Function) else None
+    return item.path.is_relative_to(TESTS / "web") and module is not None and _uses_playwright(module)
+
+
+def _uses_playwright(module: ModuleType) -> bool:
+    """Whether a test module imported anything from Playwright (its browser tests drive chromium)."""
+    return any(str(getattr(value, "__module__", "")).startswith("playwright") for value in vars(module).values())

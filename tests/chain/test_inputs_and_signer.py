@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from eth_abi import encode as abi_encode
 from eth_account import Account
+from eth_utils import function_signature_to_4byte_selector as selector
 
 from tests.support.chain import STRANGER_KEY, THIRD_KEY
-from warden.chain.abi import ContractAbi, decode_revert, selector
+from warden.chain.abi import ContractAbi, decode_revert
 from warden.chain.artifacts import load_artifact
 from warden.chain.inputs import parse_address, parse_bytes32
 from warden.chain.signer import load_signer, signer_from_key, signer_from_keystore, write_keystore

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eth_utils import keccak
+from eth_utils import function_signature_to_4byte_selector
 
 from tests.support.chain import deploy_app
 from warden.chain.app import AppAuth
@@ -90,7 +90,7 @@ def test_a_batch_of_device_changes_is_one_file_with_every_call(app: AppAuth, tmp
     assert batch["meta"]["checksum"] == batch_checksum(batch)
 
     def call(signature: str, argument: bytes) -> str:
-        return "0x" + (bytes(keccak(text=signature))[:4] + argument).hex()
+        return "0x" + (function_signature_to_4byte_selector(signature) + argument).hex()
 
     assert [(t["to"], t["value"], t["data"]) for t in batch["transactions"]] == [
         (app.address, "0", call("addDevice(bytes32)", A)),

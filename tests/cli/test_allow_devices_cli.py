@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from eth_utils import keccak
+from eth_utils import function_signature_to_4byte_selector
 from typer.testing import CliRunner
 
 from tests.support.chain import STRANGER_KEY, THIRD_KEY, deploy_app, send
@@ -28,7 +28,7 @@ from warden.devnet.anvil import DEV_PRIVATE_KEY, Anvil
 
 A, B, C, D = (bytes([n]) * 32 for n in (0xA1, 0xB2, 0xC3, 0xD4))
 OUTSIDER = bytes(31) + b"\x07"  # a device no inventory knows
-ADD_DEVICE = bytes(keccak(text="addDevice(bytes32)"))[:4]
+ADD_DEVICE = function_signature_to_4byte_selector("addDevice(bytes32)")
 
 
 def env_for(anvil: Anvil, key: str = DEV_PRIVATE_KEY, **extra: str) -> dict[str, str]:
@@ -520,7 +520,8 @@ def test_calldata_prints_target_and_data_per_change(
     data = ok(warden(*args, env={"ETH_RPC_URL": anvil.url}))
     (call,) = data["calls"]
     assert call["to"] == app.address
-    assert call["data"] == "0x" + (bytes(keccak(text="setAllowAnyDevice(bool)"))[:4] + bytes(31) + b"\x01").hex()
+    set_allow_any = function_signature_to_4byte_selector("setAllowAnyDevice(bool)")
+    assert call["data"] == "0x" + (set_allow_any + bytes(31) + b"\x01").hex()
     assert listed(anvil, app.address) == [hex0x(A)] and not app.allow_any_device()
 
 

@@ -18,6 +18,7 @@ from tests.support.flaky_proxy import FlakyProxy
 from tests.support.processes import free_port
 from warden.chain.kms import KmsRegistry
 from warden.devnet.anvil import Anvil
+from warden.tee.collateral import collateral_json
 from warden.tee.pki import MockIntelPki
 
 WARDEN = str(Path(sys.executable).parent / "warden")
@@ -28,7 +29,7 @@ def run_kms(
 ) -> tuple[subprocess.Popen[str], str]:
     pki = MockIntelPki.load_or_create(tmp_path / "pki")
     (tmp_path / "root.der").write_bytes(pki.root_ca_der)
-    (tmp_path / "collateral.json").write_text(pki.collateral_json())
+    (tmp_path / "collateral.json").write_text(collateral_json(pki))
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in WARDEN_ENV} | {"WARDEN_HOME": str(tmp_path / "home")}
     process = subprocess.Popen(

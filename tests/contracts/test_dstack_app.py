@@ -3,10 +3,11 @@ ERC-165 ids, UUPS upgrades and two-step ownership."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
-from eth_utils import keccak
+from eth_typing import ABIFunction
+from eth_utils import abi_to_signature, event_signature_to_log_topic, function_abi_to_4byte_selector
 
 from tests.contracts.helpers import (
     UNAUTHORIZED,
@@ -22,7 +23,7 @@ from tests.contracts.helpers import (
 )
 from tests.support.chain import deploy_app, send
 from tests.support.chain import test_artifact as load_test_artifact
-from warden.chain.abi import DecodedLog, selector, signature
+from warden.chain.abi import DecodedLog
 from warden.chain.app import ZERO_ADDRESS, AppAuth, BootCheck
 from warden.chain.artifacts import load_artifact
 from warden.chain.connection import Chain, ContractReverted
@@ -271,7 +272,7 @@ def test_allowlist_events_keep_the_unindexed_dstack_log_shape(
 ) -> None:
     """Existing dstack decoders read the id from `data`, with the event signature as the only topic."""
     outcome = send(chain, owner, app.request(fn, value))
-    topic = "0x" + bytes(keccak(text=event_sig)).hex()
+    topic = "0x" + event_signature_to_log_topic(event_sig).hex()
     raw = [log for log in receipt_logs(outcome) if log["topics"][0] == topic]
     assert len(raw) == 1
     assert raw[0]["topics"] == [topic]
@@ -406,11 +407,14 @@ def test_interface_ids_match_the_abi_selectors() -> None:
     """The ids dstack's KMS and tooling look for follow from the functions the ABI really has."""
     abi = load_artifact("DstackApp").abi
 
+    def entry(name: str) -> ABIFunction:
+        return cast(ABIFunction, abi.function(name))
+
     def sel(name: str) -> int:
-        return int.from_bytes(selector(signature(abi.function(name))), "big")
+        return int.from_bytes(function_abi_to_4byte_selector(entry(name)), "big")
 
     assert sel("isAppAllowed") == 0x1E079198
-    assert signature(abi.function("isAppAllowed")) == (
+    assert abi_to_signature(entry("isAppAllowed")) == (
         "isAppAllowed((address,bytes32,address,bytes32,bytes32,bytes32,bytes32,string,string[]))"
     )
     management = sel("addComposeHash") ^ sel("removeComposeHash") ^ sel("addDevice") ^ sel("removeDevice")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import pytest
-from eth_utils import keccak
+from eth_utils import event_signature_to_log_topic, keccak
 
 from tests.contracts.helpers import (
     UNAUTHORIZED,
@@ -308,7 +308,7 @@ def test_anyone_can_register_an_app(chain: Chain, stranger: Signer, third: Signe
     logs = events(kms, outcome)
     assert named(logs, "AppRegistered") == [{"appId": third.address}]
     assert policy_changes(logs) == [(stranger.address, policy_id("registered-app"), padded(third.address), True)]
-    topic = "0x" + bytes(keccak(text="AppRegistered(address)")).hex()
+    topic = "0x" + event_signature_to_log_topic("AppRegistered(address)").hex()
     (raw,) = [log for log in receipt_logs(outcome) if log["topics"][0] == topic]
     assert raw["topics"] == [topic]  # appId is not indexed
 

@@ -18,13 +18,14 @@ from warden.kms.attestation_policy import AttestationPolicy, fixed_collateral
 from warden.kms.authorization import Authorizer
 from warden.kms.server import create_kms_app
 from warden.kms.service import KmsService, KmsSettings
+from warden.tee.collateral import collateral_json
 from warden.tee.pki import MockIntelPki
 
 
 def kms_service(
     kms: KmsRegistry, pki: MockIntelPki, keys: RootKeys, csr_versions: tuple[int, ...] = (1, 2)
 ) -> KmsService:
-    policy = AttestationPolicy(collateral=fixed_collateral(pki.collateral_json()), root_ca_der=pki.root_ca_der)
+    policy = AttestationPolicy(collateral=fixed_collateral(collateral_json(pki)), root_ca_der=pki.root_ca_der)
     return KmsService(keys, Authorizer(kms), policy, KmsSettings(csr_api_versions=csr_versions))
 
 

@@ -15,6 +15,7 @@ from warden.identity.attestation import read_attestation
 from warden.identity.bootinfo import build_boot_info, os_image_hash_of_vm_config
 from warden.identity.eventlog import EventLogError, parse_event_log, runtime_event_digest
 from warden.identity.quote import QuoteError, VerifiedQuote, verify_quote
+from warden.tee.collateral import collateral_json
 from warden.tee.cvm import SimCvm
 from warden.tee.node import SimNode
 from warden.tee.pki import MockIntelPki
@@ -44,7 +45,7 @@ def boot(node: SimNode, pki: MockIntelPki) -> SimCvm:
 def verified_report(cvm: SimCvm, pki: MockIntelPki, report_data: bytes = b"\x42" * 32) -> tuple[VerifiedQuote, str]:
     response = json.dumps(cvm.get_quote_response(report_data))
     attestation = read_attestation(response.encode())
-    return verify_quote(attestation.quote, pki.collateral_json(), int(time.time()), pki.root_ca_der), response
+    return verify_quote(attestation.quote, collateral_json(pki), int(time.time()), pki.root_ca_der), response
 
 
 def test_devnet_quote_gives_boot_info_with_node_device_and_app_identity(node: SimNode, pki: MockIntelPki) -> None:
@@ -65,14 +66,14 @@ def test_devnet_quote_gives_boot_info_with_node_device_and_app_identity(node: Si
 def test_devnet_quote_is_refused_under_intel_root(node: SimNode, pki: MockIntelPki) -> None:
     quote = boot(node, pki).quote(b"\x01" * 32)
     with pytest.raises(QuoteError, match="does not verify"):
-        verify_quote(quote, pki.collateral_json(), int(time.time()))
+        verify_quote(quote, collateral_json(pki), int(time.time()))
 
 
 def test_tampered_report_data_is_refused(node: SimNode, pki: MockIntelPki) -> None:
     quote = bytearray(boot(node, pki).quote(b"\x01" * 32))
     quote[48 + 520] ^= 0xFF  # first byte of report_data in the TD report body
     with pytest.raises(QuoteError, match="signature is invalid"):
-        verify_quote(bytes(quote), pki.collateral_json(), int(time.time()), pki.root_ca_der)
+        verify_quote(bytes(quote), collateral_json(pki), int(time.time()), pki.root_ca_der)
 
 
 def test_a_rewritten_event_log_is_refused_by_boot_info(node: SimNode, pki: MockIntelPki) -> None:
@@ -106,7 +107,7 @@ def test_inspect_cli_verifies_a_devnet_report_with_the_devnet_root(
 ) -> None:
     report, collateral, root = tmp_path / "report.json", tmp_path / "collateral.json", tmp_path / "root.der"
     report.write_text(json.dumps(boot(node, pki).get_quote_response(b"\x05" * 32)))
-    collateral.write_text(pki.collateral_json())
+    collateral.write_text(collateral_json(pki))
     root.write_bytes(pki.root_ca_der)
     run = warden(
         "attest", "inspect", "--quote", str(report), "--collateral", str(collateral), "--root-ca", str(root), "--json"

@@ -36,6 +36,7 @@ from warden.kms.client import KmsClient, KmsRefused
 from warden.kms.server import create_kms_app
 from warden.kms.service import KmsService
 from warden.kms.webhook import create_webhook_app
+from warden.tee.collateral import collateral_json
 from warden.tee.cvm import SimCvm
 from warden.tee.guest import Guest
 from warden.tee.node import SimNode
@@ -161,7 +162,7 @@ def test_kms_starts_denies_keys_at_once_and_recovers_without_a_restart(
     cvm = SimCvm(node, pki, app_id=bytes.fromhex(app.address[2:]), compose_hash=COMPOSE,
                  instance_id=(1).to_bytes(20, "big"), os_image_hash=ALLOWED_OS_IMAGE,
                  key_provider=b'{"name":"kms","id":"devnet"}')  # fmt: skip
-    policy = AttestationPolicy(collateral=fixed_collateral(pki.collateral_json()), root_ca_der=pki.root_ca_der)
+    policy = AttestationPolicy(collateral=fixed_collateral(collateral_json(pki)), root_ca_der=pki.root_ca_der)
     rpc = service_rpc(dead_url)
     source = LazyKmsRegistry(rpc, auth_kms.address, chain_id=31337)
     with (

@@ -24,6 +24,7 @@ from warden.kms.attestation_policy import AttestationPolicy, fixed_collateral
 from warden.kms.authorization import Authorizer
 from warden.kms.server import create_kms_app
 from warden.kms.service import APP_KEY_PURPOSE, KmsService
+from warden.tee.collateral import collateral_json
 from warden.tee.cvm import SimCvm
 from warden.tee.node import SimNode
 from warden.tee.pki import MockIntelPki
@@ -39,7 +40,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> MockIntelPki:
 @contextmanager
 def served_kms(registry: KmsRegistry | LazyKmsRegistry, pki: MockIntelPki) -> Iterator[str]:
     """A KMS with fresh root keys that asks `registry`, on 127.0.0.1; its URL."""
-    policy = AttestationPolicy(collateral=fixed_collateral(pki.collateral_json()), root_ca_der=pki.root_ca_der)
+    policy = AttestationPolicy(collateral=fixed_collateral(collateral_json(pki)), root_ca_der=pki.root_ca_der)
     with (
         Authorizer(registry, timeout=3.0) as authorizer,
         serve(create_kms_app(KmsService(RootKeys.generate(), authorizer, policy))) as url,

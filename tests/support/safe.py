@@ -1,7 +1,7 @@
 """A real Safe (1.4.1) on anvil, and a Transaction Builder batch carried out through it.
 
-The compiled contracts come from the `safe-eth-py` distribution, read as JSON files from where it is
-installed (nothing of it is imported, so it needs none of its dependencies). What the Safe web app does
+The compiled contracts are vendored in `safe_artifacts/` (ABI and creation bytecode of the Safe project's
+v1.4.1 release; see its README.md for where they come from). What the Safe web app does
 with a batch is done here by hand: the batch's transactions are packed into one MultiSendCallOnly
 call, the Safe executes it by DELEGATECALL, and the owners sign the EIP-712 SafeTx hash.
 """
@@ -12,20 +12,22 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
-from importlib.metadata import PackageNotFoundError, distribution
+from pathlib import Path
 from typing import Any
 
 from eth_abi import encode as abi_encode
 from eth_typing import Hash32
 from eth_utils import keccak, to_checksum_address
 
-from warden.chain.artifacts import Artifact, artifact_from_json
+from warden.chain.abi import ContractAbi
+from warden.chain.artifacts import Artifact
 from warden.chain.connection import Chain
 from warden.chain.contract import Contract
 from warden.chain.signer import Signer
 from warden.chain.tx import TxOutcome, TxRequest, execute, require_success
+from warden.hexutil import parse_hex
 
-SAFE_ARTIFACTS = "safe_eth/eth/contracts/abis"
+SAFE_ARTIFACTS = Path(__file__).resolve().parent / "safe_artifacts"
 ZERO_ADDRESS = "0x" + "00" * 20
 CALL, DELEGATECALL = 0, 1
 
@@ -41,14 +43,9 @@ SAFE_TX_TYPEHASH = bytes(
 @cache
 def safe_artifact(name: str) -> Artifact:
     """A contract compiled by the Safe project, e.g. `Safe_V1_4_1` (the SafeL2 singleton)."""
-    try:
-        installed = distribution("safe-eth-py")
-    except PackageNotFoundError:
-        raise RuntimeError(
-            "safe-eth-py is not installed (it ships the Safe contracts): run scripts/install.sh"
-        ) from None
-    path = installed.locate_file(f"{SAFE_ARTIFACTS}/{name}.json")
-    return artifact_from_json(json.loads(path.read_text()))
+    data = json.loads((SAFE_ARTIFACTS / f"{name}.json").read_text())
+    # only what deploying needs is vendored: the runtime code is whatever the creation code leaves on chain
+    return Artifact(name, ContractAbi(data["abi"]), parse_hex(data["bytecode"], f"{name} bytecode"), b"")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ import pytest
 
 from warden.errors import BadInput
 from warden.identity.eventlog import EventLogError, app_identity, parse_event_log, replay
+from warden.tee.collateral import collateral
 from warden.tee.cvm import SimCvm, image_measurements
 from warden.tee.node import SimNode
 from warden.tee.pki import MockIntelPki
@@ -57,7 +58,7 @@ def boot(node: SimNode, pki: MockIntelPki, **changes: Any) -> SimCvm:
 
 
 def verify(pki: MockIntelPki, quote: bytes) -> Any:
-    return dcap_qvl.verify_with_root_ca(quote, pki.collateral(), pki.root_ca_der, int(time.time()))
+    return dcap_qvl.verify_with_root_ca(quote, collateral(pki), pki.root_ca_der, int(time.time()))
 
 
 def test_boot_events_in_dstack_order(node: SimNode, pki: MockIntelPki) -> None:
@@ -155,7 +156,7 @@ def test_devnet_restart(tmp_path: Path) -> None:
     pki2 = MockIntelPki.load_or_create(tmp_path / "pki")
     cvm2 = boot(SimNode.load_or_create(tmp_path / "node", "node-1", "eu"), pki2)
     assert pki2.root_ca_der == root and cvm2.rt_mr3 == rtmr3
-    report = dcap_qvl.verify_with_root_ca(cvm2.quote(b"x"), pki2.collateral(), root, int(time.time()))
+    report = dcap_qvl.verify_with_root_ca(cvm2.quote(b"x"), collateral(pki2), root, int(time.time()))
     assert bytes(report.ppid) == ppid
 
 

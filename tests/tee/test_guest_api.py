@@ -38,7 +38,7 @@ def guest_url(tmp_path: Path, dead_url: str) -> Iterator[str]:
         ("GetKey", b"[]", 400, "request body must be a JSON object"),
         ("GetKey", b"{", 400, "request body is "),
         ("GetKey", b'{"algorithm": "rsa"}', 400, "unsupported algorithm 'rsa'"),
-        ("GetQuote", b'{"report_data": "zz"}', 400, "report_data is not hex"),
+        ("GetQuote", b'{"report_data": "zz"}', 400, "invalid report_data 'zz': not hex"),
         ("GetQuote", b'{"report_data": 12}', 400, "report_data must be hex text"),
         ("GetKey", b'{"path": "/demo"}', 503, "the CVM has no app keys: it has not booted"),
     ],

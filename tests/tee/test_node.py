@@ -12,6 +12,7 @@ import dcap_qvl
 import pytest
 
 from warden.errors import BadInput
+from warden.tee.collateral import collateral
 from warden.tee.node import SimNode
 from warden.tee.pki import MockIntelPki
 from warden.tee.quote import build_tdx_quote
@@ -26,7 +27,7 @@ def _quote(node: SimNode, pki: MockIntelPki) -> bytes:
 
 
 def _verified_ppid(node: SimNode, pki: MockIntelPki) -> bytes:
-    report = dcap_qvl.verify_with_root_ca(_quote(node, pki), pki.collateral(), pki.root_ca_der, int(time.time()))
+    report = dcap_qvl.verify_with_root_ca(_quote(node, pki), collateral(pki), pki.root_ca_der, int(time.time()))
     assert report.status == ("UpToDate" if node.tcb == "UpToDate" else "OutOfDate")
     return bytes(report.ppid)
 
@@ -99,7 +100,7 @@ def test_restart_keeps_everything_verifying(tmp_path: Path) -> None:
     assert pki2.root_ca_der == pki.root_ca_der and node2.ppid == node.ppid
     assert _verified_ppid(node2, pki2) == node.ppid
     # a quote made before the restart still verifies with the collateral after it
-    report = dcap_qvl.verify_with_root_ca(old_quote, pki2.collateral(), pki2.root_ca_der, int(time.time()))
+    report = dcap_qvl.verify_with_root_ca(old_quote, collateral(pki2), pki2.root_ca_der, int(time.time()))
     assert bytes(report.ppid) == node.ppid
 
 

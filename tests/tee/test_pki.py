@@ -1,23 +1,19 @@
-"""The devnet PKI: certificates, SGX extension, collateral, persistence."""
+"""The devnet PKI: certificates, SGX extension, persistence (its collateral: test_collateral.py)."""
 
 from __future__ import annotations
 
-import datetime as dt
-import json
 import os
 import stat
 from pathlib import Path
-from typing import Any
 
 import dcap_qvl
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from warden.tee.collateral import tcb_info_json
 from warden.tee.pki import (
     DEVNET_FMSPC,
     DEVNET_PCE_ID,
@@ -39,14 +35,6 @@ def pki() -> MockIntelPki:
     return MockIntelPki.create()
 
 
-def _check_raw_signature(cert: x509.Certificate, data: bytes, signature: bytes) -> None:
-    public = cert.public_key()
-    assert isinstance(public, ec.EllipticCurvePublicKey)
-    assert len(signature) == 64
-    der = encode_dss_signature(int.from_bytes(signature[:32], "big"), int.from_bytes(signature[32:], "big"))
-    public.verify(der, data, ec.ECDSA(hashes.SHA256()))  # raises if the bytes were not what was signed
-
-
 def test_chain_is_devnet_and_well_formed(pki: MockIntelPki) -> None:
     root = x509.load_der_x509_certificate(pki.root_ca_der)
     assert "devnet" in root.subject.rfc4514_string()
@@ -64,29 +52,6 @@ def test_chain_is_devnet_and_well_formed(pki: MockIntelPki) -> None:
     platform_key = pki.platform_cert.public_key()
     assert isinstance(platform_key, ec.EllipticCurvePublicKey)
     assert pki.pck_crl.is_signature_valid(platform_key)
-
-
-def test_collateral_is_signed_over_its_exact_bytes(pki: MockIntelPki) -> None:
-    data: dict[str, Any] = json.loads(pki.collateral_json())
-    tcb_info, qe_identity = data["tcb_info"], data["qe_identity"]
-    _check_raw_signature(pki.tcb_cert, tcb_info.encode(), bytes.fromhex(data["tcb_info_signature"]))
-    _check_raw_signature(pki.tcb_cert, qe_identity.encode(), bytes.fromhex(data["qe_identity_signature"]))
-    info = json.loads(tcb_info)
-    assert (info["id"], info["version"], info["fmspc"]) == ("TDX", 3, DEVNET_FMSPC.hex().upper())
-    issue = dt.datetime.fromisoformat(info["issueDate"].replace("Z", "+00:00"))
-    next_update = dt.datetime.fromisoformat(info["nextUpdate"].replace("Z", "+00:00"))
-    assert issue == pki.created
-    assert next_update - issue > dt.timedelta(days=9 * 365)
-    assert json.loads(qe_identity)["id"] == "TD_QE"
-
-
-def test_collateral_round_trips_through_dcap_qvl(pki: MockIntelPki) -> None:
-    text = pki.collateral_json()
-    parsed = dcap_qvl.QuoteCollateralV3.from_json(text)
-    assert parsed.to_json() == text
-    assert parsed.tcb_info == pki.tcb_info_json()
-    assert parsed.qe_identity == pki.qe_identity_json()
-    assert pki.collateral().root_ca_crl == parsed.root_ca_crl
 
 
 def test_pck_carries_the_sgx_extension(pki: MockIntelPki) -> None:
@@ -147,7 +112,7 @@ def test_load_or_create_persists_the_root(tmp_path: Path) -> None:
     again = MockIntelPki.load_or_create(directory)
     assert again.root_ca_der == first.root_ca_der
     assert again.created == first.created
-    assert again.tcb_info_json() == first.tcb_info_json()
+    assert tcb_info_json(again) == tcb_info_json(first)
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     for name in KEY_FILES:
         assert stat.S_IMODE((directory / name).stat().st_mode) == 0o600

@@ -13,7 +13,8 @@ import dcap_qvl
 import pytest
 
 from warden.errors import BadInput
-from warden.tee.pki import OUT_OF_DATE_ADVISORY, TCB_SVNS, MockIntelPki, PckCredential
+from warden.tee.collateral import OUT_OF_DATE_ADVISORY, collateral
+from warden.tee.pki import TCB_SVNS, MockIntelPki, PckCredential
 from warden.tee.quote import HEADER_SIZE, REPORT_DATA_OFFSET, TD_REPORT_SIZE, build_tdx_quote
 
 MRS: dict[str, bytes] = {
@@ -42,7 +43,7 @@ def quote(pki: MockIntelPki, pck: PckCredential) -> bytes:
 
 
 def verify(pki: MockIntelPki, quote: bytes) -> Any:
-    return dcap_qvl.verify_with_root_ca(quote, pki.collateral(), pki.root_ca_der, int(time.time()))
+    return dcap_qvl.verify_with_root_ca(quote, collateral(pki), pki.root_ca_der, int(time.time()))
 
 
 def test_verifies_under_the_devnet_root_at_the_wall_clock(pki: MockIntelPki, quote: bytes) -> None:
@@ -62,20 +63,20 @@ def test_verifies_under_the_devnet_root_at_the_wall_clock(pki: MockIntelPki, quo
 def test_passes_a_strict_policy(pki: MockIntelPki, quote: bytes) -> None:
     now = int(time.time())
     claims = dcap_qvl.QuoteVerifier(pki.root_ca_der).verify_with_policy(
-        quote, pki.collateral(), now, dcap_qvl.QuotePolicy.strict(now)
+        quote, collateral(pki), now, dcap_qvl.QuotePolicy.strict(now)
     )
     assert '"UpToDate"' in claims.to_json()
 
 
 def test_intel_root_rejects_it(pki: MockIntelPki, quote: bytes) -> None:
     with pytest.raises(ValueError, match="Verification failed"):
-        dcap_qvl.verify(quote, pki.collateral(), int(time.time()))
+        dcap_qvl.verify(quote, collateral(pki), int(time.time()))
 
 
 def test_another_devnet_root_rejects_it(pki: MockIntelPki, quote: bytes) -> None:
     other = MockIntelPki.create()
     with pytest.raises(ValueError):
-        dcap_qvl.verify_with_root_ca(quote, pki.collateral(), other.root_ca_der, int(time.time()))
+        dcap_qvl.verify_with_root_ca(quote, collateral(pki), other.root_ca_der, int(time.time()))
     with pytest.raises(ValueError):
         verify(other, quote)
 

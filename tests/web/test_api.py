@@ -22,6 +22,7 @@ from warden.chain.inputs import hex0x
 from warden.chain.kms import KmsRegistry
 from warden.chain.signer import Signer
 from warden.kms.attestation_policy import AttestationPolicy, fixed_collateral
+from warden.tee.collateral import collateral_json
 from warden.tee.node import SimNode
 from warden.tee.pki import MockIntelPki
 
@@ -35,7 +36,7 @@ def pki(tmp_path_factory: pytest.TempPathFactory) -> MockIntelPki:
 
 @pytest.fixture(params=DATABASES)
 def world(request: pytest.FixtureRequest, tmp_path: Path, chain: Chain, pki: MockIntelPki) -> Iterator[PlaneWorld]:
-    policy = AttestationPolicy(collateral=fixed_collateral(pki.collateral_json()), root_ca_der=pki.root_ca_der)
+    policy = AttestationPolicy(collateral=fixed_collateral(collateral_json(pki)), root_ca_der=pki.root_ca_der)
     with plane_world(request.param, tmp_path, chain, attestation=policy) as built:
         yield built
 

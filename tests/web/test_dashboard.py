@@ -14,6 +14,7 @@ import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from importlib import resources
 from pathlib import Path
 from typing import Protocol
 
@@ -515,17 +516,18 @@ def test_sign_out_ends_the_session(make_demo: MakeDemo) -> None:
         assert "You are signed out." in client.get("/login").text
 
 
-def test_htmx_is_served_from_the_npm_lock_or_left_out(
+def test_htmx_is_served_from_the_package_or_left_out(
     make_demo: MakeDemo, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     demo = make_demo(signer=None)
-    installed = Path(__file__).resolve().parents[2] / "contracts/node_modules/htmx.org/dist/htmx.min.js"
-    assert installed.is_file(), "htmx.org is missing from contracts/node_modules: run scripts/install.sh"
+    packaged = resources.files("warden.web").joinpath("static", "htmx.min.js").read_bytes()
+    assert packaged.startswith(b"var htmx=function()")  # the minified htmx build itself, not a placeholder
+    assert "htmx.org@2.0.11" in resources.files("warden.web").joinpath("static", "htmx.LICENSE.txt").read_text()
     with dashboard(demo) as (_, client):
         page = client.get(f"/apps/{demo.address}").text
         assert '<script src="/static/htmx.min.js" defer></script>' in page and "hx-get=" in page
         script = client.get("/static/htmx.min.js")
-        assert script.status_code == 200 and script.content == installed.read_bytes()
+        assert script.status_code == 200 and script.content == packaged
         assert client.get("/static/dashboard.css").status_code == 200
     monkeypatch.setenv("WARDEN_HTMX_JS", str(tmp_path / "missing.js"))
     with dashboard(demo) as (_, client):

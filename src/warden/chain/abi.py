@@ -4,16 +4,24 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
-from eth_utils import keccak, to_checksum_address
+from eth_typing import ABIError, ABIEvent, ABIFunction
+from eth_utils import (
+    abi_to_signature,
+    event_abi_to_log_topic,
+    function_abi_to_4byte_selector,
+    function_signature_to_4byte_selector,
+    to_checksum_address,
+)
+from eth_utils.abi import collapse_if_tuple
 
-from warden.errors import BadInput
+from warden.hexutil import parse_hex
 
-ERROR_STRING = bytes.fromhex("08c379a0")  # Error(string)
-PANIC_UINT = bytes.fromhex("4e487b71")  # Panic(uint256)
+ERROR_STRING = function_signature_to_4byte_selector("Error(string)")
+PANIC_UINT = function_signature_to_4byte_selector("Panic(uint256)")
 
 PANIC_CODES = {
     0x01: "assertion failed",
@@ -25,23 +33,6 @@ PANIC_CODES = {
     0x41: "out of memory",
     0x51: "call to an uninitialised function",
 }
-
-
-def abi_type(param: Mapping[str, Any]) -> str:
-    """The canonical type string of one ABI parameter, expanding tuples (structs)."""
-    kind = str(param["type"])
-    if kind.startswith("tuple"):
-        inner = ",".join(abi_type(c) for c in param["components"])
-        return f"({inner}){kind[len('tuple') :]}"
-    return kind
-
-
-def signature(entry: Mapping[str, Any]) -> str:
-    return f"{entry['name']}({','.join(abi_type(p) for p in entry.get('inputs', []))})"
-
-
-def selector(sig: str) -> bytes:
-    return bytes(keccak(text=sig)[:4])
 
 
 @dataclass(frozen=True)
@@ -71,12 +62,12 @@ class ContractAbi:
             kind = entry.get("type")
             if kind == "function":
                 self.functions.setdefault(str(entry["name"]), []).append(entry)
-                self.by_signature[signature(entry)] = entry
+                self.by_signature[abi_to_signature(cast(ABIFunction, entry))] = entry
             elif kind == "event":
                 self.events[str(entry["name"])] = entry
-                self.events_by_topic[bytes(keccak(text=signature(entry)))] = entry
+                self.events_by_topic[_topic(entry)] = entry
             elif kind == "error":
-                self.errors_by_selector[selector(signature(entry))] = entry
+                self.errors_by_selector[_selector(entry)] = entry
             elif kind == "constructor":
                 self.constructor = entry
 
@@ -96,26 +87,26 @@ class ContractAbi:
 
     def encode_call(self, name: str, *args: Any) -> bytes:
         entry = self.function(name, len(args))
-        types = [abi_type(p) for p in entry.get("inputs", [])]
+        types = [collapse_if_tuple(p) for p in entry.get("inputs", [])]
         values = [_to_abi_value(p, a) for p, a in zip(entry.get("inputs", []), args, strict=True)]
-        return selector(signature(entry)) + abi_encode(types, values)
+        return _selector(entry) + abi_encode(types, values)
 
     def decode_output(self, name: str, data: bytes, nargs: int | None = None) -> Any:
         """The return value: a single value unwrapped, several as a tuple."""
         entry = self.function(name, nargs)
         outputs = entry.get("outputs", [])
-        values = abi_decode([abi_type(p) for p in outputs], data)
+        values = abi_decode([collapse_if_tuple(p) for p in outputs], data)
         values = tuple(_from_abi_value(p, v) for p, v in zip(outputs, values, strict=True))
         return values[0] if len(values) == 1 else values
 
     def encode_deploy(self, bytecode: bytes, *args: Any) -> bytes:
         inputs = self.constructor.get("inputs", []) if self.constructor else []
-        types = [abi_type(p) for p in inputs]
+        types = [collapse_if_tuple(p) for p in inputs]
         return bytecode + abi_encode(types, [_to_abi_value(p, a) for p, a in zip(inputs, args, strict=True)])
 
     # -- events ----------------------------------------------------------------------------------
     def event_topic(self, name: str) -> bytes:
-        return bytes(keccak(text=signature(self.events[name])))
+        return _topic(self.events[name])
 
     def decode_log(self, log: Mapping[str, Any]) -> DecodedLog | None:
         """Decode an eth_getLogs / receipt log; None when the topic is not an event of this ABI."""
@@ -128,13 +119,13 @@ class ContractAbi:
         plain = [p for p in inputs if not p.get("indexed")]
         args: dict[str, Any] = {}
         for param, topic in zip(indexed, topics[1:], strict=False):
-            kind = abi_type(param)
+            kind = collapse_if_tuple(param)
             if kind in ("string", "bytes") or kind.endswith("]") or kind.startswith("("):
                 args[str(param["name"])] = topic  # only the hash is logged for dynamic types
             else:
                 args[str(param["name"])] = _from_abi_value(param, abi_decode([kind], topic)[0])
         data = bytes.fromhex(str(log.get("data", "0x"))[2:])
-        for param, value in zip(plain, abi_decode([abi_type(p) for p in plain], data), strict=True):
+        for param, value in zip(plain, abi_decode([collapse_if_tuple(p) for p in plain], data), strict=True):
             args[str(param["name"])] = _from_abi_value(param, value)
         return DecodedLog(
             event=str(entry["name"]),
@@ -151,6 +142,16 @@ class ContractAbi:
         return decode_revert(data, self)
 
 
+def _selector(entry: Mapping[str, Any]) -> bytes:
+    """The 4-byte selector of a function or a custom error (both are keccak of the signature, cut to 4 bytes)."""
+    return function_abi_to_4byte_selector(cast(ABIFunction | ABIError, entry))
+
+
+def _topic(entry: Mapping[str, Any]) -> bytes:
+    """topic0 of an event's logs: keccak of its signature."""
+    return event_abi_to_log_topic(cast(ABIEvent, entry))
+
+
 def decode_revert(data: bytes, abi: ContractAbi | None = None) -> str | None:
     if len(data) < 4:
         return None
@@ -164,7 +165,7 @@ def decode_revert(data: bytes, abi: ContractAbi | None = None) -> str | None:
         if abi is not None and head in abi.errors_by_selector:
             entry = abi.errors_by_selector[head]
             inputs = entry.get("inputs", [])
-            values = abi_decode([abi_type(p) for p in inputs], body)
+            values = abi_decode([collapse_if_tuple(p) for p in inputs], body)
             shown = ", ".join(
                 f"{p['name']}={_show(_from_abi_value(p, v))}" for p, v in zip(inputs, values, strict=True)
             )
@@ -190,11 +191,7 @@ def _to_abi_value(param: Mapping[str, Any], value: Any) -> Any:
             value = [value[c["name"]] for c in components]
         return tuple(_to_abi_value(c, v) for c, v in zip(components, value, strict=True))
     if kind.startswith("bytes") and isinstance(value, str):
-        digits = value[2:] if value[:2].lower() == "0x" else value
-        try:
-            return bytes.fromhex(digits)
-        except ValueError:
-            raise BadInput(f"invalid hex for {param.get('name') or kind}: {value!r}") from None
+        return parse_hex(value, str(param.get("name") or kind))
     return value
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from warden.chain.abi import ContractAbi
+from warden.hexutil import parse_hex
 
 
 @dataclass(frozen=True)
@@ -24,8 +25,8 @@ def artifact_from_json(data: dict[str, Any]) -> Artifact:
     return Artifact(
         name=str(data["contractName"]),
         abi=ContractAbi(data["abi"]),
-        bytecode=bytes.fromhex(str(data["bytecode"]).removeprefix("0x")),
-        deployed_bytecode=bytes.fromhex(str(data["deployedBytecode"]).removeprefix("0x")),
+        bytecode=parse_hex(str(data["bytecode"]), "bytecode"),
+        deployed_bytecode=parse_hex(str(data["deployedBytecode"]), "deployed bytecode"),
     )
 
 

@@ -119,10 +119,6 @@ class Chain:
     def nonce(self, address: str, block: str = "pending") -> int:
         return int(self.rpc.call("eth_getTransactionCount", [address, block]), 16)
 
-    def block_timestamp(self, number: int) -> int:
-        block = self.rpc.call("eth_getBlockByNumber", [hex(number), False])
-        return int(block["timestamp"], 16)
-
     def call(
         self,
         to: str,
@@ -141,12 +137,6 @@ class Chain:
         except RpcError as exc:
             raise as_revert(exc, abi) from None
         return bytes.fromhex(str(result)[2:])
-
-    def estimate_gas(self, tx: dict[str, str], abi: ContractAbi | None = None) -> int:
-        try:
-            return int(self.rpc.call("eth_estimateGas", [tx]), 16)
-        except RpcError as exc:
-            raise as_revert(exc, abi) from None
 
     def fee_params(self) -> FeeParams:
         """Twice the latest base fee plus the node's suggested tip, so a fee spike does not strand a batch."""

@@ -1,33 +1,15 @@
-"""Tolerant parsing of what users type: addresses, app ids, 32-byte ids (with or without 0x, any case)."""
+"""Tolerant parsing of what users type: addresses, app ids, 32-byte ids (with or without 0x, any case).
+
+The hex rules live in `warden.hexutil`; the names below stay importable from here for the chain's callers.
+"""
 
 from __future__ import annotations
 
 from warden.errors import BadInput
+from warden.hexutil import HEX_DIGITS, hex0x, parse_bytes32, parse_hex, strip_0x
 from warden.identity.device import PPID_BYTES
 
-HEX_DIGITS = set("0123456789abcdefABCDEF")
-
-
-def parse_hex(text: str, what: str, length: int | None = None) -> bytes:
-    """Hex text (optional 0x) to bytes; `length` in bytes when it must be exact."""
-    raw = text.strip()
-    digits = raw[2:] if raw[:2].lower() == "0x" else raw
-    if not digits and length:
-        raise BadInput(f"invalid {what}: empty")
-    bad = sorted({c for c in digits if c not in HEX_DIGITS})
-    if bad:
-        raise BadInput(f"invalid {what} {text!r}: not hex (unexpected {''.join(bad)!r})")
-    if len(digits) % 2:
-        raise BadInput(f"invalid {what} {text!r}: odd number of hex digits")
-    value = bytes.fromhex(digits)
-    if length is not None and len(value) != length:
-        raise BadInput(f"invalid {what} {text!r}: expected {length} bytes ({2 * length} hex digits), got {len(value)}")
-    return value
-
-
-def parse_bytes32(text: str, what: str = "32-byte id") -> bytes:
-    """A device id, compose hash, OS image hash … as exactly 32 bytes."""
-    return parse_hex(text, what, 32)
+__all__ = ["HEX_DIGITS", "hex0x", "parse_address", "parse_bytes32", "parse_hex", "parse_ppid"]
 
 
 def parse_ppid(text: str, what: str = "PPID") -> bytes:
@@ -43,7 +25,7 @@ def parse_address(text: str, what: str = "address") -> str:
     raw = text.strip()
     if raw.lower().startswith("app_"):
         raw = raw[4:]
-    digits = raw[2:] if raw[:2].lower() == "0x" else raw
+    digits = strip_0x(raw)
     try:
         value = parse_hex(digits, what, 20)
     except BadInput as exc:
@@ -55,8 +37,3 @@ def parse_address(text: str, what: str = "address") -> str:
     if is_mixed and digits != checksummed[2:]:
         raise BadInput(f"invalid {what} {text!r}: checksum mismatch (did you mean {checksummed}?)")
     return str(checksummed)
-
-
-def hex0x(value: bytes) -> str:
-    """Bytes as 0x-prefixed lowercase hex, the form every JSON output uses."""
-    return "0x" + value.hex()

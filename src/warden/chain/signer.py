@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from warden.chain.inputs import parse_hex
 from warden.errors import BadInput
+from warden.files import write_secret_file
 from warden.jsonbody import cap_recursion_limit
 
 if TYPE_CHECKING:
@@ -109,10 +110,7 @@ def write_keystore(path: Path, key: str, password: str) -> str:
 
     account = signer_from_key(key, "argument").account
     data = Account.encrypt(account.key, password)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh)
-    os.chmod(path, 0o600)
+    write_secret_file(path, json.dumps(data))
     return str(account.address)
 
 

@@ -13,6 +13,7 @@ from warden.cli.connect import attestation_policy, control_plane_secret, invento
 from warden.cli.options import ChainOptions, grouped
 from warden.devnet.state import warden_home
 from warden.errors import BadInput, OperationFailed
+from warden.files import write_secret_file
 
 # the single key this option named signed for every workspace; each workspace now has its own signer
 RETIRED_OPERATOR_KEY_ENV = "WARDEN_OPERATOR_KEY"
@@ -20,11 +21,7 @@ RETIRED_OPERATOR_KEY_ENV = "WARDEN_OPERATOR_KEY"
 
 def write_token_file(path: Path, token: str) -> None:
     """The bootstrap token, readable by the owner only (never printed)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(token + "\n")
-    path.chmod(0o600)
+    write_secret_file(path, token + "\n")
 
 
 @grouped

@@ -134,9 +134,6 @@ class Manifest:
     producer: str | None = None  # the profile whose output equals `raw` exactly, if any
     unknown: tuple[str, ...] = field(default=())
 
-    def has(self, name: str) -> bool:
-        return name in self.fields
-
     def get(self, name: str) -> Any:
         """The field's value, or dstack's default when it is absent, null or of the wrong type."""
         spec = FIELDS.get(name)
@@ -158,21 +155,6 @@ class Manifest:
     @property
     def name(self) -> str | None:
         value = self.get("name")
-        return value if isinstance(value, str) else None
-
-    @property
-    def runner(self) -> str | None:
-        value = self.get("runner")
-        return value if isinstance(value, str) else None
-
-    @property
-    def docker_compose_file(self) -> str | None:
-        value = self.get("docker_compose_file")
-        return value if isinstance(value, str) else None
-
-    @property
-    def pre_launch_script(self) -> str | None:
-        value = self.get("pre_launch_script")
         return value if isinstance(value, str) else None
 
     @property
@@ -222,20 +204,12 @@ class Manifest:
         return self._bool("public_logs")
 
     @property
-    def public_sysinfo(self) -> bool:
-        return self._bool("public_sysinfo")
-
-    @property
     def public_tcbinfo(self) -> bool:
         return self._bool("public_tcbinfo")
 
     @property
     def secure_time(self) -> bool:
         return self._bool("secure_time")
-
-    @property
-    def no_instance_id(self) -> bool:
-        return self._bool("no_instance_id")
 
     @property
     def storage_fs(self) -> str:

@@ -26,6 +26,7 @@ from warden.fleet.store import Fleet, NotFound, WorkspaceRef
 from warden.fleet.workspace_signers import SECRET_KEY_FILE, SecretKey, assign_signer
 from warden.kms.attestation_policy import AttestationPolicy, fixed_collateral
 from warden.kms.service import KmsSettings
+from warden.tee.collateral import collateral_json
 from warden.tee.node import SimNode
 from warden.tee.pki import MockIntelPki
 from warden.web.plane import ControlPlane
@@ -163,7 +164,7 @@ def cvm_statuses(paths: Paths) -> dict[str, str]:
 
 def attestation_policy(pki: MockIntelPki) -> AttestationPolicy:
     """Quotes verify against the devnet's mock Intel root, exactly as real ones against Intel's."""
-    return AttestationPolicy(collateral=fixed_collateral(pki.collateral_json()), root_ca_der=pki.root_ca_der)
+    return AttestationPolicy(collateral=fixed_collateral(collateral_json(pki)), root_ca_der=pki.root_ca_der)
 
 
 def control_plane(paths: Paths, state: DevnetState, pki: MockIntelPki) -> ControlPlane:

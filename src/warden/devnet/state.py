@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from warden.errors import OperationFailed
+from warden.files import write_secret_file
 
 
 def warden_home() -> Path:
@@ -103,9 +104,5 @@ def load_state(home: Path | None = None) -> DevnetState | None:
 def save_state(state: DevnetState, home: Path | None = None) -> Path:
     path = state_file(home)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # it holds the devnet's API token
-    with os.fdopen(fd, "w") as handle:
-        handle.write(json.dumps(asdict(state), indent=2) + "\n")
-    tmp.replace(path)  # atomic: a reader never sees half a file
+    write_secret_file(path, json.dumps(asdict(state), indent=2) + "\n")  # it holds the devnet's API token
     return path

@@ -18,10 +18,6 @@ from warden.errors import BadInput, OperationFailed
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
-def sqlite_url(path: Path) -> str:
-    return f"sqlite:///{path}"
-
-
 def engine_for(url: str) -> Engine:
     """An engine for a database URL; `postgresql://` uses psycopg 3. SQLite enforces foreign keys."""
     try:

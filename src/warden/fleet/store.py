@@ -25,6 +25,7 @@ from warden.errors import BadInput
 from warden.fleet import models as m
 from warden.fleet.database import engine_for, migrate, session_factory
 from warden.fleet.inventory import Node
+from warden.hexutil import maybe_hex
 
 TOKEN_PREFIX = "wdn_"
 NODE_STATUSES = ("online", "offline", "maintenance")
@@ -381,11 +382,6 @@ class Fleet:
                 IdentityChange(i.old_device_id, i.device_id, i.ppid, i.first_seen, i.last_seen) for i in node.identities
             ]
 
-    def set_node_status(self, name: str, status: str) -> None:
-        _check_choice(status, NODE_STATUSES, "node status")
-        with self.session() as s:
-            self._node_row(s, name).status = status
-
     def record_identity(
         self,
         node_name: str,
@@ -585,20 +581,12 @@ class Fleet:
         query = select(m.Cvm).where(m.Cvm.workspace_id == workspace.id)
         cvm = s.scalars(query.where((m.Cvm.name == text) | (m.Cvm.uuid == text.lower()))).first()
         if cvm is None:
-            instance = _maybe_hex(text)
+            instance = maybe_hex(text)
             if instance is not None:
                 cvm = s.scalars(query.where(m.Cvm.instance_id == instance)).first()
         if cvm is None:
             raise NotFound(f"no CVM named {key!r} (by name, UUID or instance id) in workspace {workspace.name}")
         return cvm
-
-
-def _maybe_hex(text: str) -> bytes | None:
-    digits = text[2:] if text[:2].lower() == "0x" else text
-    try:
-        return bytes.fromhex(digits) if digits and len(digits) % 2 == 0 else None
-    except ValueError:
-        return None
 
 
 def _name(value: str, what: str) -> str:

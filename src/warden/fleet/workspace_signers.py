@@ -13,16 +13,18 @@ import hmac
 import os
 import secrets
 from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from warden.chain.inputs import parse_hex
 from warden.chain.signer import Signer, signer_from_key
 from warden.errors import BadInput, OperationFailed
+from warden.files import require_private, write_secret_file
 from warden.fleet.store import Fleet, WorkspaceRef
+from warden.hexutil import parse_hex
 
 SECRET_KEY_ENV = "WARDEN_SECRET_KEY"
 SECRET_KEY_FILE = "secret.key"  # in the control plane's home, beside its SQLite database
@@ -53,21 +55,18 @@ class SecretKey:
             if not create:
                 raise OperationFailed(f"no secret key at {path} (set {SECRET_KEY_ENV} or run `warden serve` once)")
             path.parent.mkdir(parents=True, exist_ok=True)
-            try:
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            except FileExistsError:
-                pass  # another process created it a moment ago: read theirs
-            else:
-                with os.fdopen(fd, "w") as handle:
-                    handle.write(secrets.token_hex(32) + "\n")
+            # another process creating it at the same moment wins: then its key is the one read below
+            with suppress(FileExistsError):
+                write_secret_file(path, secrets.token_hex(32) + "\n", replace=False)
         try:
-            value = bytes.fromhex(path.read_text().strip())
-        except (OSError, ValueError) as exc:
+            text = path.read_text()
+        except OSError as exc:
             raise OperationFailed(f"cannot read the secret key {path}: {exc}") from None
-        if len(value) != 32:
-            raise OperationFailed(f"the secret key {path} is not 32 bytes of hex")
-        if path.stat().st_mode & 0o077:
-            raise OperationFailed(f"the secret key {path} is readable by others: chmod 600 {path}")
+        try:
+            value = parse_hex(text, "secret key", 32)
+        except BadInput:  # never echo a secret, not even a damaged one
+            raise OperationFailed(f"the secret key {path} is not 32 bytes of hex") from None
+        require_private(path, f"the secret key {path}")
         return cls(value, str(path))
 
     def derive(self, purpose: str) -> bytes:

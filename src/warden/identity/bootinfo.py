@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from warden.hexutil import parse_hex
 from warden.identity.device import DeviceIdFormula, device_id
 from warden.identity.eventlog import BOOT_END, Event, EventLogError, app_identity, replay
 from warden.identity.quote import TdMeasurements, VerifiedQuote
@@ -123,7 +124,4 @@ def os_image_hash_of_vm_config(vm_config: str | bytes | None) -> bytes | None:
         raise EventLogError("vm_config is not a JSON object") from None
     if not value:
         return None
-    try:
-        return bytes.fromhex(str(value).removeprefix("0x"))
-    except ValueError:
-        raise EventLogError("vm_config os_image_hash is not hex") from None
+    return parse_hex(str(value), "vm_config os_image_hash", error=EventLogError)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from warden.errors import BadInput
+from warden.hexutil import parse_hex
 from warden.jsonbody import JsonRefused, loads
 
 RUNTIME_EVENT_TYPE = 0x08000001
@@ -174,8 +175,4 @@ def _hex_field(value: Any, what: str) -> bytes:
         return b""
     if not isinstance(value, str):
         raise EventLogError(f"{what}: expected hex text")
-    text = value[2:] if value[:2].lower() == "0x" else value
-    try:
-        return bytes.fromhex(text)
-    except ValueError:
-        raise EventLogError(f"{what}: not hex") from None
+    return parse_hex(value, what, error=EventLogError)

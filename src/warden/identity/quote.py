@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import dcap_qvl
 
 from warden.errors import BadInput
+from warden.hexutil import parse_hex
 
 T = TypeVar("T")
 
@@ -59,13 +60,10 @@ class VerifiedQuote:
 def quote_bytes(data: bytes) -> bytes:
     """A quote as stored: raw binary, or hex text (0x optional, whitespace ignored)."""
     text = data.strip()
-    if text[:2].lower() == b"0x":
-        text = text[2:]
-    if text and all(c in HEX_BYTES for c in text[:64]):  # binary quotes start with a version byte, not text
-        try:
-            return bytes.fromhex(text.decode())  # fromhex skips whitespace itself
-        except ValueError:
-            raise QuoteError("quote looks like hex text but is not valid hex") from None
+    head = text[2:66] if text[:2].lower() == b"0x" else text[:64]
+    if head and all(c in HEX_BYTES for c in head):  # binary quotes start with a version byte, not text
+        # hex text may be wrapped over lines: only the digits count
+        return parse_hex(b"".join(text.split()).decode(errors="replace"), "quote (hex text)", error=QuoteError)
     return data
 
 

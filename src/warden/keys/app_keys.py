@@ -10,13 +10,12 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from warden.errors import BadInput
 from warden.keys import secp256k1
-from warden.keys.kdf import derive_dh_secret, derive_key, derive_p256_secret, is_p256_secret
+from warden.keys.kdf import derive_dh_secret, derive_key, derive_p256_secret, is_p256_secret, p256_private_key
 
 APP_ID_LENGTH = 20
 MAX_TIMESTAMP = 2**64 - 1
@@ -65,8 +64,9 @@ class RootKeys:
 
     def ca_public_key_spki(self) -> bytes:
         """DER SubjectPublicKeyInfo of the root CA key; hex of it is the KMS key-provider id in RTMR3."""
-        key = ec.derive_private_key(int.from_bytes(self.ca_secret, "big"), ec.SECP256R1())
-        return key.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        return (
+            p256_private_key(self.ca_secret).public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+        )
 
 
 @dataclass(frozen=True)

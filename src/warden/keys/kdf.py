@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 
 from warden.errors import BadInput
 
@@ -20,26 +20,6 @@ from warden.errors import BadInput
 HKDF_SALT = b"RATLS"
 
 P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
-
-# PKCS#8 PrivateKeyInfo for a P-256 key as RustCrypto's `p256` (and hence ring/rcgen) encodes it:
-#   SEQUENCE { INTEGER 0, SEQUENCE { OID id-ecPublicKey, OID prime256v1 },
-#              OCTET STRING { SEC1 ECPrivateKey: SEQUENCE { INTEGER 1, OCTET STRING <32-byte scalar>,
-#                                                           [1] BIT STRING <uncompressed point> } } }
-# The curve parameters ([0]) are omitted inside ECPrivateKey and the public key is included. Every
-# length is fixed for P-256, so the encoding is these two constant pieces around the scalar and point.
-_PKCS8_BEFORE_SECRET = bytes.fromhex(
-    "308187"  # PrivateKeyInfo, 135 bytes
-    "020100"  # version 0
-    "301306072a8648ce3d020106082a8648ce3d030107"  # id-ecPublicKey, prime256v1
-    "046d"  # privateKey OCTET STRING, 109 bytes
-    "306b"  # ECPrivateKey, 107 bytes
-    "020101"  # version 1
-    "0420"  # privateKey OCTET STRING, 32 bytes
-)
-_PKCS8_BEFORE_POINT = bytes.fromhex(
-    "a144"  # [1] publicKey, 68 bytes
-    "034200"  # BIT STRING, 66 bytes, no unused bits
-)
 
 
 def derive_key(ikm: bytes, context: Sequence[bytes], length: int = 32) -> bytes:
@@ -74,20 +54,26 @@ def derive_p256_secret(secret: bytes, context: Sequence[bytes]) -> bytes:
 
 def p256_public_key(secret: bytes, compressed: bool = False) -> bytes:
     """SEC1 encoding of the P-256 public key for a secret scalar (uncompressed by default)."""
-    if not is_p256_secret(secret):
-        raise BadInput("a P-256 secret must be a 32-byte scalar in 1..n-1")
-    key = ec.derive_private_key(int.from_bytes(secret, "big"), ec.SECP256R1())
     point_format = PublicFormat.CompressedPoint if compressed else PublicFormat.UncompressedPoint
-    return key.public_key().public_bytes(Encoding.X962, point_format)
+    return p256_private_key(secret).public_key().public_bytes(Encoding.X962, point_format)
 
 
 def p256_pkcs8_der(secret: bytes) -> bytes:
-    """The PKCS#8 DER of a P-256 key exactly as ring/rcgen/p256 write it (public key included).
+    """The PKCS#8 DER of a P-256 key, byte for byte as ring/rcgen/p256 write it.
 
-    This exact byte string matters because `derive_dh_secret` hashes it: the layout is pinned by dstack's
-    own fixed test vector, so it is assembled here explicitly rather than left to a library's choices.
+    `derive_dh_secret` hashes this encoding, so its layout is part of dstack's key derivation: the curve is
+    named in the AlgorithmIdentifier only, the inner ECPrivateKey carries the 32-byte scalar (leading zeros
+    kept) and the uncompressed public key. OpenSSL's PKCS#8 writer produces exactly that; dstack's fixed
+    test vector pins it (tests/keys/test_kdf.py).
     """
-    return _PKCS8_BEFORE_SECRET + secret + _PKCS8_BEFORE_POINT + p256_public_key(secret)
+    return p256_private_key(secret).private_bytes(Encoding.DER, PrivateFormat.PKCS8, NoEncryption())
+
+
+def p256_private_key(secret: bytes) -> ec.EllipticCurvePrivateKey:
+    """The P-256 private key with this 32-byte secret scalar; BadInput unless 1 <= scalar < n."""
+    if not is_p256_secret(secret):
+        raise BadInput("a P-256 secret must be a 32-byte scalar in 1..n-1")
+    return ec.derive_private_key(int.from_bytes(secret, "big"), ec.SECP256R1())
 
 
 def derive_dh_secret(secret: bytes, context: Sequence[bytes]) -> bytes:

@@ -15,14 +15,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from warden.errors import BadInput
+from warden.hexutil import parse_hex
+from warden.keys.kdf import p256_private_key
 
 APP_ID_OID = x509.ObjectIdentifier("1.3.6.1.4.1.62397.1.3")  # the app id, as in dstack's RA-TLS certificates
 CSR_CONFIRM = "please sign cert:"
 MAX_VALIDITY = dt.timedelta(days=366)
-
-
-def p256_key(secret: bytes) -> ec.EllipticCurvePrivateKey:
-    return ec.derive_private_key(int.from_bytes(secret, "big"), ec.SECP256R1())
 
 
 def pem(cert: x509.Certificate) -> str:
@@ -64,13 +62,15 @@ def _ca(
 
 
 def root_ca_certificate(ca_secret: bytes) -> x509.Certificate:
-    key = p256_key(ca_secret)
+    key = p256_private_key(ca_secret)
     return _ca("warden KMS root CA", key, None, key, 1)
 
 
 def app_ca_certificate(ca_secret: bytes, app_ca_secret: bytes, app_id: bytes) -> x509.Certificate:
     root = root_ca_certificate(ca_secret)
-    return _ca(f"warden app CA {app_id.hex()}", p256_key(app_ca_secret), root, p256_key(ca_secret), 0, app_id)
+    return _ca(
+        f"warden app CA {app_id.hex()}", p256_private_key(app_ca_secret), root, p256_private_key(ca_secret), 0, app_id
+    )
 
 
 @dataclass(frozen=True)
@@ -98,9 +98,9 @@ def parse_cert_request(version: int, csr: Any, signature_hex: Any) -> CertReques
     if not isinstance(csr, dict) or csr.get("confirm") != CSR_CONFIRM:
         raise BadInput(f"invalid CSR: `confirm` must be {CSR_CONFIRM!r}")
     try:
-        der = bytes.fromhex(str(csr["pubkey"]))
+        der = parse_hex(str(csr["pubkey"]), f"CSR v{version} pubkey")
         key = serialization.load_der_public_key(der)
-        signature = bytes.fromhex(str(signature_hex))
+        signature = parse_hex(str(signature_hex), f"CSR v{version} signature")
         config = csr["config"]
         if not isinstance(config, dict):
             raise TypeError("config")
@@ -159,7 +159,7 @@ def issue_leaf(
         )
     if usages:
         builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False)
-    return builder.sign(p256_key(app_ca_secret), hashes.SHA256())
+    return builder.sign(p256_private_key(app_ca_secret), hashes.SHA256())
 
 
 def _time(value: Any) -> dt.datetime | None:

@@ -18,6 +18,7 @@ from functools import cached_property
 from typing import Any
 
 from warden.errors import BadInput, Denied, OperationFailed
+from warden.hexutil import parse_hex
 from warden.identity.bootinfo import BootInfo
 from warden.keys.app_keys import (
     RootKeys,
@@ -194,10 +195,7 @@ def _hex_arg(body: dict[str, Any], name: str) -> bytes:
     value = body.get(name)
     if not isinstance(value, str):
         raise BadInput(f"request needs `{name}` (hex)")
-    try:
-        return bytes.fromhex(value.removeprefix("0x"))
-    except ValueError:
-        raise BadInput(f"`{name}` is not hex") from None
+    return parse_hex(value, f"`{name}`")
 
 
 def _int_arg(body: dict[str, Any], name: str, default: int) -> int:

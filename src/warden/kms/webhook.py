@@ -30,6 +30,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, Va
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from warden.body_guard import BodyGuard
+from warden.hexutil import parse_hex, strip_0x
 from warden.identity.bootinfo import BootInfo
 from warden.kms.authorization import BACKEND_UNAVAILABLE, INVALID_REQUEST, Authorizer, Decision
 
@@ -69,8 +70,7 @@ Text = Annotated[StrictStr, AfterValidator(_utf8)]
 
 def hex_value(text: str, size: int) -> bytes:
     """Strip 0x and left-pad with zeros to `size` bytes (an odd digit count pads by one nibble)."""
-    digits = text[2:] if text.startswith("0x") else text
-    return bytes.fromhex(digits.rjust(2 * size, "0"))
+    return parse_hex(strip_0x(text).rjust(2 * size, "0"), "hex field", size)
 
 
 class BootAuthRequest(BaseModel):

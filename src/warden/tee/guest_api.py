@@ -19,6 +19,7 @@ from fastapi.responses import JSONResponse
 
 from warden.body_guard import BodyGuard, error_key_body
 from warden.errors import BadInput, NotFound, WardenError
+from warden.hexutil import parse_hex
 from warden.identity.bootinfo import mr_aggregated
 from warden.identity.eventlog import app_identity
 from warden.identity.quote import TdMeasurements
@@ -81,10 +82,7 @@ def _hex(value: Any, name: str) -> bytes:
         return b""
     if not isinstance(value, str):
         raise BadInput(f"{name} must be hex text")
-    try:
-        return bytes.fromhex(value.removeprefix("0x"))
-    except ValueError:
-        raise BadInput(f"{name} is not hex") from None
+    return parse_hex(value, name)
 
 
 def _info(guest: Guest) -> dict[str, Any]:

@@ -16,18 +16,10 @@ from pathlib import Path
 from typing import Any, cast, get_args
 
 from warden.errors import BadInput
+from warden.files import private_dir, write_file, write_secret_file
+from warden.hexutil import parse_hex
 from warden.identity.device import PPID_BYTES
-from warden.tee.pki import (
-    TCB_SVNS,
-    MockIntelPki,
-    PckCredential,
-    PkiError,
-    TcbState,
-    private_dir,
-    qe_id,
-    write_private,
-    write_public,
-)
+from warden.tee.pki import TCB_SVNS, MockIntelPki, PckCredential, PkiError, TcbState, qe_id
 from warden.tee.quote import MR_SIZE, build_tdx_quote
 
 PPID_SIZE = PPID_BYTES
@@ -74,14 +66,14 @@ class SimNode:
             data: dict[str, Any] = json.loads(path.read_text())
             if data.get("format") != NODE_FORMAT:
                 raise BadInput(f"{path}: unknown format {data.get('format')!r}")
-            ppid = bytes.fromhex(data["ppid"])
+            ppid = parse_hex(str(data["ppid"]), f"PPID in {path}", PPID_SIZE)
             tcb = data.get("tcb", "UpToDate")
-            previous = [bytes.fromhex(p) for p in data.get("previous_ppids", [])]
+            previous = [parse_hex(str(p), f"former PPID in {path}", PPID_SIZE) for p in data.get("previous_ppids", [])]
             name, region = str(data["name"]), str(data["region"])
         except (OSError, ValueError, KeyError, TypeError) as exc:
             raise BadInput(f"cannot read the simulated node in {path}: {exc}") from None
-        if len(ppid) != PPID_SIZE or tcb not in get_args(TcbState):
-            raise BadInput(f"{path}: PPID must be {PPID_SIZE} bytes and tcb one of {get_args(TcbState)}")
+        if tcb not in get_args(TcbState):
+            raise BadInput(f"{path}: tcb must be one of {get_args(TcbState)}")
         return cls(path.parent, name, region, ppid, cast(TcbState, tcb), previous)
 
     def save(self) -> None:
@@ -95,7 +87,7 @@ class SimNode:
             "tcb": self.tcb,
             "previous_ppids": [p.hex() for p in self.previous_ppids],
         }
-        write_public(self.directory / "node.json", (json.dumps(data, indent=2) + "\n").encode())
+        write_file(self.directory / "node.json", json.dumps(data, indent=2) + "\n")
 
     @property
     def device_id(self) -> bytes:
@@ -143,8 +135,8 @@ class SimNode:
         cpu_svn, pce_svn = TCB_SVNS[self.tcb]
         issued = pki.issue_pck(self.ppid, cpu_svn=cpu_svn, pce_svn=pce_svn)
         private_dir(self.directory)
-        write_private(self.directory / "pck.key", issued.key_pem)
-        write_public(self.directory / "pck.pem", issued.cert_pem)
+        write_secret_file(self.directory / "pck.key", issued.key_pem)
+        write_file(self.directory / "pck.pem", issued.cert_pem)
         self._pck = issued
         return issued
 

@@ -1,8 +1,9 @@
-"""A devnet stand-in for Intel's attestation PKI: root CA, PCK Platform CA, TCB signing key, CRLs, collateral.
+"""A devnet stand-in for Intel's attestation PKI: root CA, PCK Platform CA, TCB signing key, CRLs, PCK leaves.
 
 Quotes this package builds chain to `MockIntelPki.root_ca_der` exactly as real quotes chain to Intel's SGX
 root, so dcap-qvl's `verify_with_root_ca` accepts them and its plain `verify` (Intel's root) refuses them.
-Every name says "devnet": nothing here is, or can pass for, Intel's production PKI.
+Every name says "devnet": nothing here is, or can pass for, Intel's production PKI. The collateral signed
+with this PKI (TCB info, QE identity) is built by warden.tee.collateral.
 
 Files in the directory given to `load_or_create` (mode 0700; private keys 0600):
     root-ca.pem, root-ca.key, platform-ca.pem, platform-ca.key, tcb-signing.pem, tcb-signing.key,
@@ -14,7 +15,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +29,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from cryptography.x509.oid import NameOID
 
 from warden.errors import OperationFailed
+from warden.files import private_dir, write_file, write_secret_file
 
 # --- fixed facts the quotes and the collateral must agree on -------------------------------------------------
 
@@ -45,7 +46,6 @@ OUT_OF_DATE_CPU_SVN = bytes([2, 2, 2, 2, 3, 1, 0, 5]) + bytes(8)
 OUT_OF_DATE_PCE_SVN = 5
 # dcap-qvl reads PCESVN as one or two raw INTEGER bytes, so 0x8000 and up (three DER bytes) would not parse
 MAX_PCE_SVN = 0x7FFF
-OUT_OF_DATE_ADVISORY = "DEVNET-SA-00001"
 TCB_SVNS: dict[TcbState, tuple[bytes, int]] = {
     "UpToDate": (UP_TO_DATE_CPU_SVN, UP_TO_DATE_PCE_SVN),
     "OutOfDate": (OUT_OF_DATE_CPU_SVN, OUT_OF_DATE_PCE_SVN),
@@ -53,7 +53,6 @@ TCB_SVNS: dict[TcbState, tuple[bytes, int]] = {
 
 # TDX module: TEE_TCB_SVN[0] is the module's ISVSVN, [1] its major version (selects identity "TDX_01").
 TEE_TCB_SVN = bytes([6, 1, 3]) + bytes(13)
-TDX_MODULE_COMPONENTS = (5, 0, 2) + (0,) * 13
 TDX_MODULE_MRSIGNER = bytes(48)  # Intel signs the TDX module with an all-zero MRSIGNER_SEAM
 TDX_MODULE_MRSEAM = hashlib.sha384(b"warden devnet TDX module").digest()
 
@@ -65,8 +64,6 @@ QE_ISV_SVN = 4
 QE_ATTRIBUTES = bytes([0x15]) + bytes(7) + bytes([0xE7]) + bytes(7)  # INIT|MODE64BIT|PROVISIONKEY, no DEBUG
 QE_MISCSELECT = 0
 
-TCB_EVALUATION_DATA_NUMBER = 17
-COLLATERAL_LIFETIME = dt.timedelta(days=3653)
 CA_LIFETIME = dt.timedelta(days=25 * 366)
 LEAF_LIFETIME = dt.timedelta(days=3653)
 CLOCK_SKEW = dt.timedelta(days=1)  # certificates start a day early so a slightly slow verifier clock still accepts them
@@ -263,32 +260,8 @@ def _same_key(cert: x509.Certificate, key: ec.EllipticCurvePrivateKey) -> bool:
     return cert.public_key().public_bytes(der, spki) == key.public_key().public_bytes(der, spki)
 
 
-def write_private(path: Path, data: bytes) -> None:
-    """Write a secret file with mode 0600 from the start (no window where it is world-readable)."""
-    tmp = path.with_name(path.name + ".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    os.chmod(tmp, 0o600)  # the umask may have narrowed it further; pin the exact mode
-    os.replace(tmp, path)
-
-
-def write_public(path: Path, data: bytes) -> None:
-    """Write a non-secret file atomically (a crash never leaves half a certificate)."""
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-def private_dir(directory: Path) -> None:
-    """Create `directory` if needed and restrict it to its owner."""
-    directory.mkdir(parents=True, exist_ok=True)
-    os.chmod(directory, 0o700)
-
-
-def _iso(moment: dt.datetime) -> str:
+def iso_time(moment: dt.datetime) -> str:
+    """A UTC time as Intel's PCS writes it in collateral (second precision, `Z`)."""
     return moment.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
@@ -370,7 +343,6 @@ class MockIntelPki:
         self.tcb_cert = tcb_cert
         self.root_crl = root_crl
         self.pck_crl = pck_crl
-        self._collateral_json: dict[bytes, str] = {}
 
     # creation and persistence
 
@@ -445,13 +417,13 @@ class MockIntelPki:
             ("platform", self.platform_cert, self.platform_key),
             ("tcb", self.tcb_cert, self.tcb_key),
         ):
-            write_private(directory / f"{_FILES[role]}.key", _key_pem(key))
-            write_public(directory / f"{_FILES[role]}.pem", _pem(cert))
-        write_public(directory / "root-ca.crl.pem", self.root_crl.public_bytes(serialization.Encoding.PEM))
-        write_public(directory / "pck.crl.pem", self.pck_crl.public_bytes(serialization.Encoding.PEM))
+            write_secret_file(directory / f"{_FILES[role]}.key", _key_pem(key))
+            write_file(directory / f"{_FILES[role]}.pem", _pem(cert))
+        write_file(directory / "root-ca.crl.pem", self.root_crl.public_bytes(serialization.Encoding.PEM))
+        write_file(directory / "pck.crl.pem", self.pck_crl.public_bytes(serialization.Encoding.PEM))
         # pki.json last: its presence means the rest is complete
-        meta = {"format": PKI_FORMAT, "created": _iso(self.created)}
-        write_public(directory / "pki.json", (json.dumps(meta, indent=2) + "\n").encode())
+        meta = {"format": PKI_FORMAT, "created": iso_time(self.created)}
+        write_file(directory / "pki.json", json.dumps(meta, indent=2) + "\n")
 
     @classmethod
     def load(cls, directory: Path) -> MockIntelPki:
@@ -499,6 +471,11 @@ class MockIntelPki:
     def platform_ca_pem(self) -> bytes:
         return _pem(self.platform_cert)
 
+    @property
+    def tcb_signing_pem(self) -> bytes:
+        """The certificate of the key that signs TCB info and QE identity (chained to the root in collateral)."""
+        return _pem(self.tcb_cert)
+
     def pck_chain_pem(self, pck: PckCredential) -> bytes:
         """Leaf ‖ Platform CA ‖ root, the certification data a quote embeds."""
         return pck.cert_pem + self.platform_ca_pem + self.root_ca_pem
@@ -540,97 +517,3 @@ class MockIntelPki:
         except (ValueError, TypeError, InvalidSignature):
             return False
         return True
-
-    # collateral
-
-    def tcb_info_json(self, fmspc: bytes = DEVNET_FMSPC) -> str:
-        """TDX TCB info (version 3) for `fmspc`: one UpToDate and one OutOfDate platform level."""
-        issue, next_update = _iso(self.created), _iso(self.created + COLLATERAL_LIFETIME)
-
-        def level(cpu_svn: bytes, pce_svn: int, status: str, advisories: list[str]) -> dict[str, Any]:
-            entry: dict[str, Any] = {
-                "tcb": {
-                    "sgxtcbcomponents": [{"svn": svn} for svn in cpu_svn],
-                    "pcesvn": pce_svn,
-                    "tdxtcbcomponents": [{"svn": svn} for svn in TDX_MODULE_COMPONENTS],
-                },
-                "tcbDate": issue,
-                "tcbStatus": status,
-            }
-            if advisories:
-                entry["advisoryIDs"] = advisories
-            return entry
-
-        module = {
-            "mrsigner": TDX_MODULE_MRSIGNER.hex().upper(),
-            "attributes": "0000000000000000",
-            "attributesMask": "FFFFFFFFFFFFFFFF",
-        }
-        body = {
-            "id": "TDX",
-            "version": 3,
-            "issueDate": issue,
-            "nextUpdate": next_update,
-            "fmspc": fmspc.hex().upper(),
-            "pceId": DEVNET_PCE_ID.hex().upper(),
-            "tcbType": 0,
-            "tcbEvaluationDataNumber": TCB_EVALUATION_DATA_NUMBER,
-            "tdxModule": module,
-            "tdxModuleIdentities": [
-                {
-                    "id": f"TDX_{TEE_TCB_SVN[1]:02X}",
-                    **module,
-                    "tcbLevels": [{"tcb": {"isvsvn": TEE_TCB_SVN[0]}, "tcbDate": issue, "tcbStatus": "UpToDate"}],
-                }
-            ],
-            "tcbLevels": [
-                level(UP_TO_DATE_CPU_SVN, UP_TO_DATE_PCE_SVN, "UpToDate", []),
-                level(OUT_OF_DATE_CPU_SVN, OUT_OF_DATE_PCE_SVN, "OutOfDate", [OUT_OF_DATE_ADVISORY]),
-            ],
-        }
-        return json.dumps(body, separators=(",", ":"))
-
-    def qe_identity_json(self) -> str:
-        """TD quoting-enclave identity (version 2) matching the QE report in this package's quotes."""
-        issue = _iso(self.created)
-        body = {
-            "id": "TD_QE",
-            "version": 2,
-            "issueDate": issue,
-            "nextUpdate": _iso(self.created + COLLATERAL_LIFETIME),
-            "tcbEvaluationDataNumber": TCB_EVALUATION_DATA_NUMBER,
-            "miscselect": QE_MISCSELECT.to_bytes(4, "little").hex().upper(),
-            "miscselectMask": "FFFFFFFF",
-            "attributes": "11000000000000000000000000000000",
-            "attributesMask": "FBFFFFFFFFFFFFFF0000000000000000",
-            "mrsigner": QE_MRSIGNER.hex().upper(),
-            "isvprodid": QE_ISV_PROD_ID,
-            "tcbLevels": [{"tcb": {"isvsvn": QE_ISV_SVN}, "tcbDate": issue, "tcbStatus": "UpToDate"}],
-        }
-        return json.dumps(body, separators=(",", ":"))
-
-    def collateral(self, fmspc: bytes = DEVNET_FMSPC) -> Any:
-        """`dcap_qvl.QuoteCollateralV3` for quotes from platforms with `fmspc`, valid from creation for ten years."""
-        return dcap_qvl.QuoteCollateralV3.from_json(self.collateral_json(fmspc))
-
-    def collateral_json(self, fmspc: bytes = DEVNET_FMSPC) -> str:
-        """The collateral in `QuoteCollateralV3.to_json` form (CRLs and signatures hex); signed once, then cached."""
-        cached = self._collateral_json.get(fmspc)
-        if cached is not None:
-            return cached
-        tcb_info, qe_identity = self.tcb_info_json(fmspc), self.qe_identity_json()
-        tcb_chain = (_pem(self.tcb_cert) + self.root_ca_pem).decode()
-        built = dcap_qvl.QuoteCollateralV3(
-            (self.platform_ca_pem + self.root_ca_pem).decode(),
-            self.root_crl.public_bytes(serialization.Encoding.DER),
-            self.pck_crl.public_bytes(serialization.Encoding.DER),
-            tcb_chain,
-            tcb_info,
-            raw_signature(self.tcb_key, tcb_info.encode()),
-            tcb_chain,
-            qe_identity,
-            raw_signature(self.tcb_key, qe_identity.encode()),
-        )
-        text = str(built.to_json())
-        self._collateral_json[fmspc] = text
-        return text

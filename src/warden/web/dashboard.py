@@ -4,7 +4,7 @@ Pages: apps (`/`), one app with its Device Allowlist panel, CVMs and audit trail
 (`/nodes`) and one node with its device-identity history (`/nodes/{name}`). Every page needs a session
 (see `warden.web.session`) and shows only its workspace; anything else is the same 404 as a thing that
 does not exist. Every action is a plain HTML form POST answered with a redirect, so the dashboard works
-without JavaScript; htmx, when its file is available, only makes the same forms swap the page in place
+without JavaScript; htmx (shipped in warden/web/static) only makes the same forms swap the page in place
 and refreshes the allowlist panel.
 """
 
@@ -61,8 +61,8 @@ log = logging.getLogger(__name__)
 HERE = Path(__file__).resolve().parent
 TEMPLATES_DIR = HERE / "templates"
 STATIC_DIR = HERE / "static"
-# the htmx file installed by contracts/package-lock.json (npm); a packaged install may not have it
-REPO_HTMX_JS = HERE.parents[2] / "contracts" / "node_modules" / "htmx.org" / "dist" / "htmx.min.js"
+# htmx 2.0.11 ships inside the package (static/htmx.LICENSE.txt says where it comes from)
+PACKAGED_HTMX_JS = STATIC_DIR / "htmx.min.js"
 
 HISTORY_ROWS = 50  # the audit trail shows the newest events; `warden allow-devices history` has them all
 TX_EXPLORERS = {1: "https://etherscan.io", 8453: "https://basescan.org", 84532: "https://sepolia.basescan.org"}
@@ -84,9 +84,9 @@ STATUS_LABELS = {
 
 
 def htmx_file() -> Path | None:
-    """WARDEN_HTMX_JS, else the npm-installed copy in the source tree; None when neither exists."""
+    """WARDEN_HTMX_JS (another htmx build), else the packaged copy; None when that file does not exist."""
     configured = os.environ.get("WARDEN_HTMX_JS")
-    path = Path(configured) if configured else REPO_HTMX_JS
+    path = Path(configured) if configured else PACKAGED_HTMX_JS
     return path if path.is_file() else None
 
 
@@ -351,7 +351,11 @@ router = APIRouter(include_in_schema=False)
 def htmx_js(request: Request) -> Response:
     path: Path | None = request.app.state.htmx_js
     if path is None:
-        return Response("htmx is not installed (run scripts/install.sh)", status_code=404, media_type="text/plain")
+        return Response(
+            "htmx.min.js is missing from this installation of warden",
+            status_code=404,
+            media_type="text/plain",
+        )
     return FileResponse(path, media_type="text/javascript", headers={"Cache-Control": "public, max-age=3600"})
 
 
