@@ -9,12 +9,13 @@ import json
 import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.table import Table
 from typer.core import TyperGroup
 
 from warden.errors import BadInput, WardenError
@@ -198,6 +199,22 @@ def read_root_ca(path: Path) -> bytes:
 def note(message: str) -> None:
     """A side remark for humans; on stderr so `--json` output stays parseable."""
     stderr.print(message, markup=False)
+
+
+def rows_table(columns: Sequence[str], rows: Iterable[Sequence[str]], empty: str) -> Callable[[], None]:
+    """The human form of a listing: a table of `rows` under `columns`, or the sentence `empty` when there is none."""
+    listed = [list(row) for row in rows]
+
+    def human() -> None:
+        if not listed:
+            stdout.print(empty, markup=False)
+            return
+        table = Table(*columns)
+        for row in listed:
+            table.add_row(*row)
+        stdout.print(table)
+
+    return human
 
 
 def emit(json_mode: bool, data: dict[str, Any], human: Callable[[], None]) -> None:

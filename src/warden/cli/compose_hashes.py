@@ -5,11 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-from rich.table import Table
 
 from warden.chain.inputs import hex0x
 from warden.changes.asked import compose_hash_changes
-from warden.cli.common import AppArgument, JsonOption, emit, new_app, stdout
+from warden.cli.common import AppArgument, JsonOption, emit, new_app, rows_table
 from warden.cli.connect import log_cache
 from warden.cli.options import ChainOptions, WriteOptions, add_and_remove, grouped
 from warden.fleet.compose_hashes import compose_hashes_of, list_compose_hashes
@@ -40,16 +39,9 @@ def list_command(app_text: AppArgument, network: ChainOptions, json_out: JsonOpt
         "compose_hashes": [{"compose_hash": hex0x(m.id), "block": m.block, "tx": m.tx} for m in members],
     }
 
-    def human() -> None:
-        if not members:
-            stdout.print(f"no compose hash is allowed on {contract.address}: nothing can boot")
-            return
-        table = Table("compose_hash", "added in block")
-        for m in members:
-            table.add_row(hex0x(m.id), str(m.block))
-        stdout.print(table)
-
-    emit(json_out, data, human)
+    rows = [(hex0x(m.id), str(m.block)) for m in members]
+    empty = f"no compose hash is allowed on {contract.address}: nothing can boot"
+    emit(json_out, data, rows_table(("compose_hash", "added in block"), rows, empty))
 
 
 def _change_hashes(add: bool, app_text: AppArgument, items: ItemsArgument, write: WriteOptions) -> None:

@@ -7,22 +7,13 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from warden.chain.deploy import deploy_kms
 from warden.chain.inputs import hex0x, parse_address, parse_bytes32
 from warden.chain.kms import LazyKmsRegistry
 from warden.chain.rpc import RpcClient
 from warden.changes.asked import os_image_changes
-from warden.cli.common import (
-    CollateralOption,
-    JsonOption,
-    RootCaOption,
-    emit,
-    new_app,
-    note,
-    stdout,
-)
+from warden.cli.common import CollateralOption, JsonOption, RootCaOption, emit, new_app, note, rows_table, stdout
 from warden.cli.connect import attestation_policy
 from warden.cli.options import (
     ChainOptions,
@@ -145,16 +136,9 @@ def os_image_list(kms: KmsOptions, network: ChainOptions, json_out: JsonOption =
         ],
     }
 
-    def human() -> None:
-        if not images:
-            stdout.print(f"no OS image was ever added to {registry.address}")
-            return
-        table = Table("os image hash", "allowed", "last change (block)")
-        for i in images:
-            table.add_row(hex0x(i.os_image_hash), "yes" if i.allowed else "no", str(i.block))
-        stdout.print(table)
-
-    emit(json_out, data, human)
+    rows = [(hex0x(i.os_image_hash), "yes" if i.allowed else "no", str(i.block)) for i in images]
+    empty = f"no OS image was ever added to {registry.address}"
+    emit(json_out, data, rows_table(("os image hash", "allowed", "last change (block)"), rows, empty))
 
 
 OsImagesArgument = Annotated[

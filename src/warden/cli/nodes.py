@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from warden.cli.common import JsonOption, emit, new_app, stdout
+from warden.cli.common import JsonOption, emit, new_app, rows_table, stdout
 from warden.cli.options import ControlPlaneOptions, grouped
 
 app = new_app("nodes", "The nodes this workspace may deploy to: current PPID, device id and identity history.")
@@ -37,16 +37,10 @@ def ls_command(plane: ControlPlaneOptions, json_out: JsonOption = False) -> None
     with plane.client() as client:
         nodes = client.nodes()
 
-    def human() -> None:
-        if not nodes:
-            stdout.print("no node: this workspace may not deploy to any node yet")
-            return
-        table = Table("name", "region", "device_id", "ppid", "status")
-        for node in nodes:
-            table.add_row(*(shown(node.get(k)) for k in ("name", "region", "device_id", "ppid", "status")))
-        stdout.print(table)
-
-    emit(json_out, {"nodes": nodes}, human)
+    columns = ("name", "region", "device_id", "ppid", "status")
+    rows = [[shown(node.get(k)) for k in columns] for node in nodes]
+    empty = "no node: this workspace may not deploy to any node yet"
+    emit(json_out, {"nodes": nodes}, rows_table(columns, rows, empty))
 
 
 app.command("list", hidden=True)(ls_command)

@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.table import Table
 
-from warden.cli.common import DatabaseUrlOption, JsonOption, emit, new_app, note, stdout
+from warden.cli.common import DatabaseUrlOption, JsonOption, emit, new_app, note, rows_table, stdout
 from warden.cli.connect import ask_password, control_plane_secret, inventory_database
 from warden.errors import BadInput
 
@@ -69,15 +68,14 @@ def ls_command(database_url: DatabaseUrlOption = None, json_out: JsonOption = Fa
     finally:
         fleet.close()
 
-    def human() -> None:
-        if not rows:
-            stdout.print("no workspace yet: warden workspace create NAME")
-            return
-        table = Table("workspace", "tokens", "apps", "signer", "created (UTC)")
-        for row in rows:
-            table.add_row(row.name, str(row.tokens), str(row.apps), row.signer or "- (Safe batch / calldata)",
-                          when(row.created_at))  # fmt: skip
-        stdout.print(table)
+    human = rows_table(
+        ("workspace", "tokens", "apps", "signer", "created (UTC)"),
+        [
+            (r.name, str(r.tokens), str(r.apps), r.signer or "- (Safe batch / calldata)", when(r.created_at))
+            for r in rows
+        ],
+        "no workspace yet: warden workspace create NAME",
+    )
 
     emit(json_out, {"workspaces": [row.as_json() for row in rows]}, human)
 

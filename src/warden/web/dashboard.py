@@ -489,21 +489,16 @@ def _parse(change: str | None, device: str | None, enable: str | None) -> FormCh
         raise PageError(400, "Bad request", str(exc)) from None
 
 
-@router.post("/apps/{app}/devices/add")
-async def add_device(
-    request: Request, app: str, session: Session, csrf: CsrfField = None, device_id: Annotated[str, Form()] = ""
-) -> Response:
+@router.post("/apps/{app}/devices/{verb}")
+async def change_device(
+    request: Request, app: str, verb: str, session: Session, csrf: CsrfField = None,
+    device_id: Annotated[str, Form()] = "",
+) -> Response:  # fmt: skip
+    """Add (`/devices/add`) or remove (`/devices/remove`) one device."""
+    if verb not in ("add", "remove"):
+        raise PageError(404, "Not found", "There is no such page.")
     require_csrf(request, session, csrf)
-    change = _parse("add-device", device_id, None)
-    return await run_in_threadpool(_change_response, request, session, app, change)
-
-
-@router.post("/apps/{app}/devices/remove")
-async def remove_device(
-    request: Request, app: str, session: Session, csrf: CsrfField = None, device_id: Annotated[str, Form()] = ""
-) -> Response:
-    require_csrf(request, session, csrf)
-    change = _parse("remove-device", device_id, None)
+    change = _parse(f"{verb}-device", device_id, None)
     return await run_in_threadpool(_change_response, request, session, app, change)
 
 
