@@ -14,7 +14,15 @@ from warden.changes.asked import allow_any_device_change, device_changes
 from warden.cli.changes import Writer
 from warden.cli.common import AppArgument, emit, new_app, note, stdout
 from warden.cli.connect import log_cache
-from warden.cli.options import ChainOptions, NodesOptions, ReadOptions, WriteOptions, add_and_remove, grouped
+from warden.cli.options import (
+    ChainOptions,
+    NodesOptions,
+    ReadOptions,
+    WriteOptions,
+    add_and_remove,
+    grouped,
+    option_group,
+)
 from warden.errors import BadInput
 from warden.fleet.devices import DeviceTarget, addable_nodes, history_json, list_devices, resolve_devices
 from warden.fleet.inventory import Inventory
@@ -218,29 +226,35 @@ def _set_allow_any(app_text: str, target: bool | None, network: ChainOptions, wr
     writer.report(report, data, recheck=f"warden app info {contract.address}", human=human)
 
 
+@option_group
+class Switch:
+    """--enable / --disable."""
+
+    enable: EnableFlag = False
+    disable: DisableFlag = False
+
+    def target(self, *, required: bool) -> bool | None:
+        """True, False, or (when not required and neither is given) None: flip what the chain says."""
+        if self.enable and self.disable:
+            raise BadInput(f"pass {'exactly' if required else 'at most'} one of --enable and --disable")
+        if required and not (self.enable or self.disable):
+            raise BadInput("pass exactly one of --enable and --disable")
+        return True if self.enable else False if self.disable else None
+
+
 @app.command("allow-any")
 @grouped
-def allow_any_command(
-    app_text: AppArgument,
-    write: WriteOptions,
-    enable: EnableFlag = False,
-    disable: DisableFlag = False,
-) -> None:
+def allow_any_command(app_text: AppArgument, write: WriteOptions, switch: Switch) -> None:
     """Turn the allowAnyDevice bypass on or off (exactly one of --enable / --disable).
 
     Example: warden allow-devices allow-any 0x7553…14F1 --disable --wait
     """
-    if enable == disable:
-        raise BadInput("pass exactly one of --enable and --disable")
-    _set_allow_any(app_text, enable, write.network, write.writer())
+    _set_allow_any(app_text, switch.target(required=True), write.network, write.writer())
 
 
 @app.command("disallow-any")
 @grouped
-def disallow_any_command(
-    app_text: AppArgument,
-    write: WriteOptions,
-) -> None:
+def disallow_any_command(app_text: AppArgument, write: WriteOptions) -> None:
     """Turn the allowAnyDevice bypass off (same as allow-any --disable).
 
     Example: warden allow-devices disallow-any 0x7553…14F1 --wait
@@ -250,17 +264,9 @@ def disallow_any_command(
 
 @app.command("toggle-allow-any")
 @grouped
-def toggle_allow_any_command(
-    app_text: AppArgument,
-    write: WriteOptions,
-    enable: EnableFlag = False,
-    disable: DisableFlag = False,
-) -> None:
+def toggle_allow_any_command(app_text: AppArgument, write: WriteOptions, switch: Switch) -> None:
     """Flip allowAnyDevice from what the chain says now (or force it with --enable / --disable).
 
     Example: warden allow-devices toggle-allow-any 0x7553…14F1 --wait
     """
-    if enable and disable:
-        raise BadInput("pass at most one of --enable and --disable")
-    target = True if enable else False if disable else None
-    _set_allow_any(app_text, target, write.network, write.writer())
+    _set_allow_any(app_text, switch.target(required=False), write.network, write.writer())
