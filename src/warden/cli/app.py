@@ -9,7 +9,7 @@ import typer
 from warden.chain.app import AppAuth
 from warden.chain.inputs import hex0x, parse_address
 from warden.chain.tx import NotOwner, check_owner, execute, require_success
-from warden.cli.common import AppArgument, JsonOption, TimeoutOption, emit, new_app, note, stdout
+from warden.cli.common import AppArgument, JsonOption, TimeoutOption, emit, flag, new_app, note, stdout
 from warden.cli.options import ChainOptions, KmsOptions, NewAppOptions, SignerOptions, grouped
 from warden.errors import BadInput
 
@@ -19,6 +19,11 @@ app = new_app("app", "Deploy and inspect DstackApp contracts (one per app: its c
 NEW_APP_RECHECK = "look up tx {tx} (e.g. in a block explorer) before rerunning: a rerun deploys another app"
 
 
+OwnerOption = Annotated[
+    str | None, flag("--owner", "Owner of the app (default: the signer); may be a Safe.", metavar="ADDR")
+]
+
+
 @app.command("deploy")
 @grouped
 def deploy(
@@ -26,10 +31,7 @@ def deploy(
     settings: NewAppOptions,
     network: ChainOptions,
     signer: SignerOptions,
-    owner: Annotated[
-        str | None,
-        typer.Option("--owner", metavar="ADDR", help="Owner of the app (default: the signer); may be a Safe."),
-    ] = None,
+    owner: OwnerOption = None,
     timeout: TimeoutOption = 120.0,
     json_out: JsonOption = False,
 ) -> None:

@@ -15,6 +15,7 @@ from warden.cli.common import (
     JsonOption,
     RootCaOption,
     emit,
+    flag,
     new_app,
     note,
     read_file,
@@ -51,17 +52,17 @@ def parse_time(text: str) -> int:
     return int(moment.timestamp())
 
 
+EventLogOption = Annotated[Path | None, flag("--event-log", "dstack event log (JSON list).", metavar="FILE")]
+NowOption = Annotated[str | None, flag("--now", "Verify as of this time (default: now).", metavar="TIME")]
+
+
 @app.command("inspect")
 def inspect_command(
     quote_file: QuoteFileOption,
-    event_log: Annotated[
-        Path | None, typer.Option("--event-log", metavar="FILE", help="dstack event log (JSON list).")
-    ] = None,
+    event_log: EventLogOption = None,
     collateral: CollateralOption = None,
     root_ca: RootCaOption = None,
-    now: Annotated[
-        str | None, typer.Option("--now", metavar="TIME", help="Verify as of this time (default: now).")
-    ] = None,
+    now: NowOption = None,
     legacy_device_id: LegacyFlag = False,
     json_out: JsonOption = False,
 ) -> None:
@@ -108,12 +109,16 @@ def _summary(data: dict[str, Any]) -> None:
         stdout.print(f"{key:<14} {value if value not in (None, '') else '-'}", markup=False)
 
 
+PpidOption = Annotated[str | None, flag("--ppid", "The platform's PPID (16 bytes).", metavar="HEX")]
+QuoteOption = Annotated[
+    Path | None, flag("--quote", "Read the PPID from this quote's PCK certificate.", metavar="FILE")
+]
+
+
 @app.command("device-id")
 def device_id_command(
-    ppid: Annotated[str | None, typer.Option("--ppid", metavar="HEX", help="The platform's PPID (16 bytes).")] = None,
-    quote_file: Annotated[
-        Path | None, typer.Option("--quote", metavar="FILE", help="Read the PPID from this quote's PCK certificate.")
-    ] = None,
+    ppid: PpidOption = None,
+    quote_file: QuoteOption = None,
     legacy_device_id: LegacyFlag = False,
     json_out: JsonOption = False,
 ) -> None:

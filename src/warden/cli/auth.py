@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from warden.chain.connection import chain_name
-from warden.cli.common import JsonOption, emit, new_app, stdout
+from warden.cli.common import JsonOption, emit, flag, new_app, stdout
 from warden.cli.kms import open_kms_for_service, service_log_config
 from warden.cli.options import ChainOptions, KmsOptions, ServiceOptions, grouped
 from warden.errors import BadInput, OperationFailed
@@ -95,22 +95,24 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+BootInfoOption = Annotated[
+    Path,
+    flag(
+        "--boot-info",
+        "BootInfo JSON as the KMS posts it (camelCase, hex with or without 0x); - reads stdin.",
+        metavar="FILE",
+    ),
+]
+KmsBootFlag = Annotated[bool, flag("--kms-boot", "Ask isKmsAllowed (a KMS instance booting) instead of isAppAllowed.")]
+
+
 @app.command("check")
 @grouped
 def check(
-    boot_info: Annotated[
-        Path,
-        typer.Option(
-            "--boot-info",
-            metavar="FILE",
-            help="BootInfo JSON as the KMS posts it (camelCase, hex with or without 0x); - reads stdin.",
-        ),
-    ],
+    boot_info: BootInfoOption,
     kms: KmsOptions,
     network: ChainOptions,
-    kms_boot: Annotated[
-        bool, typer.Option("--kms-boot", help="Ask isKmsAllowed (a KMS instance booting) instead of isAppAllowed.")
-    ] = False,
+    kms_boot: KmsBootFlag = False,
     timeout: DecisionTimeoutOption = 5.0,
     json_out: JsonOption = False,
 ) -> None:

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from warden.cli.common import JsonOption, emit, new_app, note, stdout
+from warden.cli.common import JsonOption, emit, flag, new_app, note, stdout
 from warden.compose.diff import Explanation, explain, json_value, show
 from warden.compose.hashing import app_id_of, compose_hash, sub_hashes
 from warden.compose.manifest import load_manifest
@@ -33,17 +33,20 @@ def _hex(value: bytes | None) -> str | None:
     return None if value is None else "0x" + value.hex()
 
 
+ProfileOption = Annotated[
+    str | None,
+    flag(
+        "--profile",
+        f"Hash what this producer would write from the same manifest ({', '.join(PROFILES)}).",
+        metavar="NAME",
+    ),
+]
+
+
 @app.command("hash")
 def hash_command(
     file: Annotated[Path, typer.Argument(metavar="FILE", help="app-compose.json exactly as deployed.")],
-    profile: Annotated[
-        str | None,
-        typer.Option(
-            "--profile",
-            metavar="NAME",
-            help=f"Hash what this producer would write from the same manifest ({', '.join(PROFILES)}).",
-        ),
-    ] = None,
+    profile: ProfileOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Compose hash (sha256 of the exact bytes), app_id, and the sha256 of docker_compose_file / pre_launch_script.
@@ -137,23 +140,22 @@ def _explain_table(result: Explanation) -> None:
     stdout.print(result.summary(), markup=False)
 
 
+NameOption = Annotated[
+    str | None, flag("--name", "App name (platforms may blank it) [default: the file's directory name].", metavar="APP")
+]
+PlatformsOption = Annotated[
+    Path | None,
+    flag(
+        "--platforms", "Your platforms: JSON list or TOML [[platforms]] of {name, profile, set, drop}.", metavar="FILE"
+    ),
+]
+
+
 @app.command("matrix")
 def matrix_command(
     docker_compose: Annotated[Path, typer.Argument(metavar="DOCKER_COMPOSE", help="docker-compose.yaml to deploy.")],
-    name: Annotated[
-        str | None,
-        typer.Option(
-            "--name", metavar="APP", help="App name (platforms may blank it) [default: the file's directory name]."
-        ),
-    ] = None,
-    platforms_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--platforms",
-            metavar="FILE",
-            help="Your platforms: JSON list or TOML [[platforms]] of {name, profile, set, drop}.",
-        ),
-    ] = None,
+    name: NameOption = None,
+    platforms_file: PlatformsOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """One compose hash per platform for the same docker-compose.yaml: each must be whitelisted on-chain.

@@ -14,7 +14,7 @@ from warden.chain.inputs import hex0x, parse_bytes32
 from warden.changes.asked import device_changes
 from warden.changes.flow import Delivery
 from warden.cli.changes import Writer
-from warden.cli.common import JsonOption, emit, new_app, note, stdout
+from warden.cli.common import JsonOption, emit, flag, new_app, note, stdout
 from warden.cli.connect import kms_for
 from warden.cli.options import (
     ControlPlaneOptions,
@@ -95,13 +95,14 @@ def checks_table(checks: Sequence[Check]) -> Table:
 # -- ls --------------------------------------------------------------------------------------------------
 
 
+AppOption = Annotated[str | None, flag("--app", "Only this app's CVMs (address or name).", metavar="APP")]
+
+
 @app.command("ls")
 @grouped
 def ls_command(
     plane: ControlPlaneOptions,
-    app_key: Annotated[
-        str | None, typer.Option("--app", metavar="APP", help="Only this app's CVMs (address or name).")
-    ] = None,
+    app_key: AppOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Every CVM of the workspace: node, app, status, and whether its node's device is allowed.

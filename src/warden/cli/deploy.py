@@ -10,14 +10,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import typer
-
 from warden.chain.app import AppAuth
 from warden.chain.inputs import hex0x, parse_address
 from warden.chain.kms import KmsRegistry
 from warden.chain.tx import execute, require_success
 from warden.cli.app import NEW_APP_RECHECK
-from warden.cli.common import emit, note, stdout
+from warden.cli.common import emit, flag, note, stdout
 from warden.cli.connect import kms_for
 from warden.cli.cvms import chain_of, checks_table, cvm_name, ensure_new_cvm_name, node_device, refusal
 from warden.cli.options import (
@@ -31,13 +29,14 @@ from warden.compose.manifest import load_manifest
 from warden.errors import BadInput, OperationFailed, WardenError
 from warden.fleet.preflight import Check, PreflightInput, preflight
 
+ComposeOption = Annotated[Path, flag("--compose", "The exact app-compose.json (its bytes are hashed).", metavar="FILE")]
+NodeOption = Annotated[str, flag("--node", "Node to run on (`warden nodes ls`).", metavar="NAME")]
+
 
 @grouped
 def deploy_command(
-    compose: Annotated[
-        Path, typer.Option("--compose", metavar="FILE", help="The exact app-compose.json (its bytes are hashed).")
-    ],
-    node_name: Annotated[str, typer.Option("--node", metavar="NAME", help="Node to run on (`warden nodes ls`).")],
+    compose: ComposeOption,
+    node_name: NodeOption,
     options: DeployOptions,
     fleet: FleetWriteOptions,
 ) -> None:

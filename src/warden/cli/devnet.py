@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from warden.cli.common import JsonOption, emit, new_app, note, stdout
+from warden.cli.common import JsonOption, emit, flag, new_app, note, stdout
 from warden.devnet.anvil import DEV_PRIVATE_KEY
 from warden.devnet.state import DevnetState, state_file, warden_home
 from warden.errors import BadInput, OperationFailed
@@ -49,21 +49,19 @@ def _print_started(state: DevnetState) -> None:
     stdout.print(f"  warden devnet cvm sign {demo}-1 hello")
 
 
+PortOption = Annotated[
+    int, flag("--port", "RPC port (a free one when busy; 0: every service on a free port).", metavar="PORT")
+]
+BlockTimeOption = Annotated[
+    float | None, flag("--block-time", "Seconds per block (default: mine each transaction at once).", metavar="SECONDS")
+]
+
+
 @app.command("up")
 def devnet_up(
     detach: Annotated[bool, typer.Option("--detach", "-d", help="Leave it running in the background.")] = False,
-    port: Annotated[
-        int,
-        typer.Option(
-            "--port", metavar="PORT", help="RPC port (a free one when busy; 0: every service on a free port)."
-        ),
-    ] = 8545,
-    block_time: Annotated[
-        float | None,
-        typer.Option(
-            "--block-time", metavar="SECONDS", help="Seconds per block (default: mine each transaction at once)."
-        ),
-    ] = None,
+    port: PortOption = 8545,
+    block_time: BlockTimeOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Start anvil, the contracts, the KMS, the auth webhook, the control plane + dashboard and the demo
@@ -175,11 +173,12 @@ def devnet_env() -> None:
         stdout.print(line, markup=False, soft_wrap=True)
 
 
+VersionOption = Annotated[str, flag("--version", "0.5.4 (CSR API v1 only) or 0.5.7 (v1 and v2).", metavar="VERSION")]
+
+
 @app.command("kms")
 def devnet_kms(
-    version: Annotated[
-        str, typer.Option("--version", metavar="VERSION", help="0.5.4 (CSR API v1 only) or 0.5.7 (v1 and v2).")
-    ],
+    version: VersionOption,
     json_out: JsonOption = False,
 ) -> None:
     """Make the devnet KMS behave like a dstack KMS of that release (which CSR API versions SignCert takes).
@@ -227,18 +226,19 @@ def node_update_firmware(name: Annotated[str, typer.Argument(metavar="NAME")], j
 CvmName = Annotated[str, typer.Argument(metavar="NAME", help="A demo CVM, e.g. shared-key-demo-1.")]
 
 
+DockerComposeOption = Annotated[
+    Path | None, flag("--docker-compose", "Deploy this release first (through the CVM's deploy path).", metavar="FILE")
+]
+GuestVersionOption = Annotated[
+    str | None, flag("--guest-version", "Run this dstack guest (e.g. 0.5.7).", metavar="VERSION")
+]
+
+
 @cvm_app.command("boot")
 def cvm_boot(
     name: CvmName,
-    docker_compose: Annotated[
-        Path | None,
-        typer.Option(
-            "--docker-compose", metavar="FILE", help="Deploy this release first (through the CVM's deploy path)."
-        ),
-    ] = None,
-    guest_version: Annotated[
-        str | None, typer.Option("--guest-version", metavar="VERSION", help="Run this dstack guest (e.g. 0.5.7).")
-    ] = None,
+    docker_compose: DockerComposeOption = None,
+    guest_version: GuestVersionOption = None,
     fallback_to_v1: Annotated[
         bool | None,
         typer.Option("--fallback-to-v1/--no-fallback-to-v1", help="Retry SignCert with CSR API v1 when v2 is refused."),

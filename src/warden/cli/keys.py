@@ -7,7 +7,7 @@ from typing import Annotated, Any
 import typer
 
 from warden.chain.inputs import hex0x, parse_hex
-from warden.cli.common import JsonOption, emit, new_app, note, stdout
+from warden.cli.common import JsonOption, emit, flag, new_app, note, stdout
 from warden.errors import BadInput
 from warden.keys.signature_chain import verify_signature_chain
 
@@ -21,25 +21,31 @@ def _signature_chain(text: str) -> list[bytes]:
     return [parse_hex(part, f"signature {index} of --signature-chain") for index, part in enumerate(parts)]
 
 
+AppIdOption = Annotated[str, flag("--app-id", "The app id (20 bytes).", metavar="HEX")]
+PublicKeyOption = Annotated[
+    str, flag("--public-key", "The derived public key (SEC1, compressed or not).", metavar="HEX")
+]
+PurposeOption = Annotated[str, flag("--purpose", "The purpose GetKey was called with.", metavar="TEXT")]
+SignatureChainOption = Annotated[
+    str, flag("--signature-chain", "GetKey's signature_chain: app-key sig, KMS sig.", metavar="SIG,SIG")
+]
+KmsPublicKeyOption = Annotated[
+    str | None,
+    flag(
+        "--kms-public-key",
+        "The KMS root k256 key to expect (DstackKms kmsInfo.k256Pubkey); exit 1 if the chain differs.",
+        metavar="HEX",
+    ),
+]
+
+
 @app.command("verify")
 def verify(
-    app_id: Annotated[str, typer.Option("--app-id", metavar="HEX", help="The app id (20 bytes).")],
-    public_key: Annotated[
-        str, typer.Option("--public-key", metavar="HEX", help="The derived public key (SEC1, compressed or not).")
-    ],
-    purpose: Annotated[str, typer.Option("--purpose", metavar="TEXT", help="The purpose GetKey was called with.")],
-    signature_chain: Annotated[
-        str,
-        typer.Option("--signature-chain", metavar="SIG,SIG", help="GetKey's signature_chain: app-key sig, KMS sig."),
-    ],
-    kms_public_key: Annotated[
-        str | None,
-        typer.Option(
-            "--kms-public-key",
-            metavar="HEX",
-            help="The KMS root k256 key to expect (DstackKms kmsInfo.k256Pubkey); exit 1 if the chain differs.",
-        ),
-    ] = None,
+    app_id: AppIdOption,
+    public_key: PublicKeyOption,
+    purpose: PurposeOption,
+    signature_chain: SignatureChainOption,
+    kms_public_key: KmsPublicKeyOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Recover the app key and KMS root key behind a GetKey result, and compare with the expected KMS key.

@@ -13,7 +13,7 @@ from warden.chain.inputs import hex0x, parse_address, parse_bytes32
 from warden.chain.kms import LazyKmsRegistry
 from warden.chain.rpc import RpcClient
 from warden.changes.asked import os_image_changes
-from warden.cli.common import CollateralOption, JsonOption, RootCaOption, emit, new_app, note, rows_table, stdout
+from warden.cli.common import CollateralOption, JsonOption, RootCaOption, emit, flag, new_app, note, rows_table, stdout
 from warden.cli.connect import attestation_policy
 from warden.cli.options import (
     ChainOptions,
@@ -66,15 +66,15 @@ def service_log_config() -> dict[str, Any]:
     return log_config
 
 
+OwnerOption = Annotated[str | None, flag("--owner", "Owner of the new KMS (default: the signer).", metavar="ADDR")]
+
+
 @app.command("deploy")
 @grouped
 def deploy(
     network: ChainOptions,
     signer: SignerOptions,
-    owner: Annotated[
-        str | None,
-        typer.Option("--owner", metavar="ADDR", help="Owner of the new KMS (default: the signer)."),
-    ] = None,
+    owner: OwnerOption = None,
     json_out: JsonOption = False,
 ) -> None:
     """Deploy DstackApp and DstackKms implementations and the DstackKms proxy.
@@ -168,24 +168,23 @@ add_and_remove(
 )
 
 
+KeyDirOption = Annotated[
+    Path | None,
+    flag("--key-dir", "Root keys (0600), generated on first start [default: $WARDEN_HOME/kms].", metavar="DIR"),
+]
+CsrApiVersionsOption = Annotated[
+    str, flag("--csr-api-versions", "SignCert versions accepted: 1,2; `1` acts like a 0.5.4 KMS.", metavar="LIST")
+]
+
+
 @app.command("serve")
 @grouped
 def serve(
     service: ServiceOptions,
-    key_dir: Annotated[
-        Path | None,
-        typer.Option(
-            "--key-dir", metavar="DIR", help="Root keys (0600), generated on first start [default: $WARDEN_HOME/kms]."
-        ),
-    ] = None,
+    key_dir: KeyDirOption = None,
     root_ca: RootCaOption = None,
     collateral: CollateralOption = None,
-    csr_api_versions: Annotated[
-        str,
-        typer.Option(
-            "--csr-api-versions", metavar="LIST", help="SignCert versions accepted: 1,2; `1` acts like a 0.5.4 KMS."
-        ),
-    ] = "1,2",
+    csr_api_versions: CsrApiVersionsOption = "1,2",
 ) -> None:
     """Serve the KMS (POST /prpc/KMS.<Method>): keys only for attested callers the chain allows.
 

@@ -10,7 +10,7 @@ import typer
 from rich.table import Table
 
 from warden.chain.inputs import hex0x
-from warden.cli.common import AppArgument, JsonOption, emit, note, stdout
+from warden.cli.common import AppArgument, JsonOption, emit, flag, note, stdout
 from warden.cli.connect import kms_for
 from warden.cli.options import (
     ChainOptions,
@@ -26,11 +26,13 @@ from warden.errors import BadInput, Undecided
 from warden.fleet.preflight import PreflightInput, decision, preflight, skipped_summary
 from warden.kms.client import KmsClient
 
+ComposeOption = Annotated[Path, flag("--compose", "The exact app-compose.json to deploy.", metavar="FILE")]
+
 
 @grouped
 def preflight_command(
     app_text: AppArgument,
-    compose: Annotated[Path, typer.Option("--compose", metavar="FILE", help="The exact app-compose.json to deploy.")],
+    compose: ComposeOption,
     target: TargetOptions,
     optional: PreflightOptions,
     kms: KmsOptions,

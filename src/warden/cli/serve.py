@@ -6,9 +6,7 @@ import os
 from pathlib import Path
 from typing import Annotated
 
-import typer
-
-from warden.cli.common import CollateralOption, DatabaseUrlOption, HostOption, PortOption, RootCaOption, note
+from warden.cli.common import CollateralOption, DatabaseUrlOption, HostOption, PortOption, RootCaOption, flag, note
 from warden.cli.connect import attestation_policy, control_plane_secret, inventory_database
 from warden.cli.options import ChainOptions, grouped
 from warden.devnet.state import warden_home
@@ -24,23 +22,25 @@ def write_token_file(path: Path, token: str) -> None:
     write_secret_file(path, token + "\n")
 
 
+WorkspaceOption = Annotated[str, flag("--workspace", "Workspace created on first start.", metavar="NAME")]
+TokenFileOption = Annotated[
+    Path | None,
+    flag(
+        "--token-file",
+        "Where the first start writes the workspace's API token (0600) [default: $WARDEN_HOME/api-token].",
+        metavar="FILE",
+    ),
+]
+
+
 @grouped
 def serve_command(
     network: ChainOptions,
     host: HostOption = "127.0.0.1",
     port: PortOption = 8080,
     database_url: DatabaseUrlOption = None,
-    workspace: Annotated[
-        str, typer.Option("--workspace", metavar="NAME", help="Workspace created on first start.")
-    ] = "default",
-    token_file: Annotated[
-        Path | None,
-        typer.Option(
-            "--token-file",
-            metavar="FILE",
-            help="Where the first start writes the workspace's API token (0600) [default: $WARDEN_HOME/api-token].",
-        ),
-    ] = None,
+    workspace: WorkspaceOption = "default",
+    token_file: TokenFileOption = None,
     root_ca: RootCaOption = None,
     collateral: CollateralOption = None,
 ) -> None:

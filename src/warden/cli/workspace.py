@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from warden.cli.common import DatabaseUrlOption, JsonOption, emit, new_app, note, rows_table, stdout
+from warden.cli.common import DatabaseUrlOption, JsonOption, emit, flag, new_app, note, rows_table, stdout
 from warden.cli.connect import ask_password, control_plane_secret, inventory_database
 from warden.errors import BadInput
 
@@ -108,21 +108,23 @@ def rotate_token_command(
     emit(json_out, {"workspace": workspace.name, "token": token}, human)
 
 
+KeystoreOption = Annotated[
+    Path | None,
+    flag(
+        "--keystore",
+        "Encrypted keystore of the key that signs this workspace's changes; password from "
+        "WARDEN_KEYSTORE_PASSWORD or a prompt.",
+        metavar="FILE",
+    ),
+]
+ClearFlag = Annotated[bool, flag("--clear", "Forget the signer: changes become Safe batch / calldata.")]
+
+
 @app.command("set-signer")
 def set_signer_command(
     name: NameArgument,
-    keystore: Annotated[
-        Path | None,
-        typer.Option(
-            "--keystore",
-            metavar="FILE",
-            help="Encrypted keystore of the key that signs this workspace's changes; password from "
-            "WARDEN_KEYSTORE_PASSWORD or a prompt.",
-        ),
-    ] = None,
-    clear: Annotated[
-        bool, typer.Option("--clear", help="Forget the signer: changes become Safe batch / calldata.")
-    ] = False,
+    keystore: KeystoreOption = None,
+    clear: ClearFlag = False,
     database_url: DatabaseUrlOption = None,
     json_out: JsonOption = False,
 ) -> None:
