@@ -27,15 +27,13 @@ EXIT_CHANGES_PENDING = 4
 class WardenError(Exception):
     """Base class: a failure the user can read and act on, never shown with a traceback."""
 
-    exit_code = EXIT_FAILED
-    http_status = 500
+    exit_code, http_status = EXIT_FAILED, 500
 
 
 class BadInput(WardenError):
     """The user asked for something malformed or impossible; fix the command and rerun."""
 
-    exit_code = EXIT_BAD_INPUT
-    http_status = 400
+    exit_code, http_status = EXIT_BAD_INPUT, 400
 
 
 class NotFound(BadInput):
@@ -53,8 +51,7 @@ class Conflict(BadInput):
 class OperationFailed(WardenError):
     """The request was well formed but the operation did not succeed (network, chain, funds …)."""
 
-    exit_code = EXIT_FAILED
-    http_status = 503
+    exit_code, http_status = EXIT_FAILED, 503
 
 
 class Denied(OperationFailed):
@@ -66,5 +63,4 @@ class Denied(OperationFailed):
 class Undecided(WardenError):
     """A check could not run (a missing input, an unknown contract): neither a yes nor a no."""
 
-    exit_code = EXIT_UNDECIDED
-    http_status = 503
+    exit_code, http_status = EXIT_UNDECIDED, 503

@@ -9,7 +9,7 @@ import typer
 from warden.chain.app import AppAuth
 from warden.chain.inputs import hex0x, parse_address
 from warden.chain.tx import NotOwner, check_owner, execute, require_success
-from warden.cli.common import AppArgument, JsonOption, TimeoutOption, emit, flag, new_app, note, stdout
+from warden.cli.common import AppArgument, JsonOption, TimeoutOption, emit, flag, lines, new_app, note, stdout
 from warden.cli.options import ChainOptions, KmsOptions, NewAppOptions, SignerOptions, grouped
 from warden.errors import BadInput
 
@@ -94,12 +94,9 @@ def deploy(
         "compose_hashes": [hex0x(h) for h in hashes],
     }
 
-    def human() -> None:
-        stdout.print(f"DstackApp {new_address} deployed and registered with KMS {registry.address}")
-        stdout.print(f"owner {owner_address}; tx {outcome.tx_hash}")
-        stdout.print(f"next: warden app info {new_address}")
-
-    emit(json_out, data, human)
+    emit(json_out, data, lines(f"DstackApp {new_address} deployed and registered with KMS {registry.address}",
+                               f"owner {owner_address}; tx {outcome.tx_hash}",
+                               f"next: warden app info {new_address}"))  # fmt: skip
 
 
 @app.command("info")

@@ -201,6 +201,16 @@ def note(message: str) -> None:
     stderr.print(message, markup=False)
 
 
+def lines(*texts: str) -> Callable[[], None]:
+    """The human form of a result that is a few sentences: each printed on its own line, as written."""
+
+    def human() -> None:
+        for text in texts:
+            stdout.print(text, markup=False)
+
+    return human
+
+
 def rows_table(columns: Sequence[str], rows: Iterable[Sequence[str]], empty: str) -> Callable[[], None]:
     """The human form of a listing: a table of `rows` under `columns`, or the sentence `empty` when there is none."""
     listed = [list(row) for row in rows]

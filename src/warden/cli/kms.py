@@ -13,7 +13,18 @@ from warden.chain.inputs import hex0x, parse_address, parse_bytes32
 from warden.chain.kms import LazyKmsRegistry
 from warden.chain.rpc import RpcClient
 from warden.changes.asked import os_image_changes
-from warden.cli.common import CollateralOption, JsonOption, RootCaOption, emit, flag, new_app, note, rows_table, stdout
+from warden.cli.common import (
+    CollateralOption,
+    JsonOption,
+    RootCaOption,
+    emit,
+    flag,
+    lines,
+    new_app,
+    note,
+    rows_table,
+    stdout,
+)
 from warden.cli.connect import attestation_policy
 from warden.cli.options import (
     ChainOptions,
@@ -93,13 +104,9 @@ def deploy(
         "chain_id": result.chain_id,
     }
 
-    def human() -> None:
-        stdout.print(f"DstackKms          {result.kms}")
-        stdout.print(f"app implementation {result.app_implementation}")
-        stdout.print(f"owner              {data['owner']}  (chain {result.chain_id})")
-        stdout.print(f"next: warden app deploy --kms {result.kms}")
-
-    emit(json_out, data, human)
+    emit(json_out, data, lines(f"DstackKms          {result.kms}", f"app implementation {result.app_implementation}",
+                               f"owner              {data['owner']}  (chain {result.chain_id})",
+                               f"next: warden app deploy --kms {result.kms}"))  # fmt: skip
 
 
 @app.command("info")
