@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.cli import WARDEN_ENV
+from tests.support.cli import isolate
 from tests.support.control_plane import PlaneWorld, plane_world, served
 from warden.chain.connection import Chain
 
@@ -13,12 +13,7 @@ from warden.chain.connection import Chain
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No inherited configuration and no devnet: each CLI test says exactly what it uses."""
-    for name in WARDEN_ENV:
-        monkeypatch.delenv(name, raising=False)
-    home = tmp_path / "warden-home"
-    monkeypatch.setenv("WARDEN_HOME", str(home))
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
-    return home
+    return isolate(monkeypatch, tmp_path)
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from tests.support.chain import send
-from tests.support.cli import WARDEN_ENV
+from tests.support.cli import isolate
 from tests.support.flaky_proxy import FlakyProxy
 from tests.support.http_server import serve
 from warden.chain.connection import Chain
@@ -35,11 +35,7 @@ SECRET = "S3CRET-api-key-0123456789"  # must never appear in a response or a log
 @pytest.fixture(autouse=True)
 def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
     """No inherited configuration and no devnet (for the CLI tests)."""
-    for name in WARDEN_ENV:
-        monkeypatch.delenv(name, raising=False)
-    home = tmp_path / "warden-home"
-    monkeypatch.setenv("WARDEN_HOME", str(home))
-    return home
+    return isolate(monkeypatch, tmp_path)
 
 
 @pytest.fixture(scope="module")

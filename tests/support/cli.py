@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
+import pytest
 from typer.testing import CliRunner
 
 from warden.cli.main import app
@@ -27,6 +29,16 @@ WARDEN_ENV = (
     "WARDEN_PROFILE",
     "WARDEN_CONFIG",
 )
+
+
+def isolate(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
+    """No inherited configuration, profile or devnet: a fresh WARDEN_HOME (returned) and user cache dir."""
+    for name in WARDEN_ENV:
+        monkeypatch.delenv(name, raising=False)
+    home = tmp_path / "warden-home"
+    monkeypatch.setenv("WARDEN_HOME", str(home))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "user-cache"))
+    return home
 
 
 @dataclass

@@ -188,7 +188,6 @@ class DeliveryOptions:
     timeout: TimeoutOption = 60.0
     safe_batch: SafeBatchOption = None
     calldata: CalldataFlag = False
-    profile: Profile = NO_PROFILE
 
     def delivery(self) -> Delivery:
         from warden.changes.flow import Delivery
@@ -313,7 +312,6 @@ class NewAppOptions:
     allow_any_device: AllowAnyDeviceFlag = False
     require_tcb_up_to_date: RequireTcbFlag = False
     disable_upgrades: DisableUpgradesFlag = False
-    profile: Profile = NO_PROFILE
 
     def ids(self) -> tuple[list[bytes], list[bytes]]:
         """The device ids and compose hashes, parsed; malformed or repeated ones are refused."""
@@ -339,7 +337,6 @@ class TargetOptions:
 
     node: TargetNodeOption = None
     device: TargetDeviceOption = None
-    profile: Profile = NO_PROFILE
 
     def check(self) -> None:
         if self.node and self.device:
@@ -380,7 +377,6 @@ class PreflightOptions:
     kms_url: KmsUrlOption = None
     guest_version: GuestVersionOption = None
     allow_skipped: PassSkippedFlag = False
-    profile: Profile = NO_PROFILE
 
     def os_image_hash(self) -> bytes | None:
         from warden.chain.inputs import parse_bytes32
@@ -416,7 +412,6 @@ class DeployOptions:
     app_id: AppIdOption = None
     allow_any_device: NewAppAnyDeviceFlag = False
     timeout: TimeoutOption = 120.0
-    profile: Profile = NO_PROFILE
 
 
 ReplicaNameOption = Annotated[
@@ -446,7 +441,6 @@ class ReplicaOptions:
     allow_device: AllowDeviceFlag = False
     timeout: TimeoutOption = 60.0
     allow_skipped: PlaceSkippedFlag = False
-    profile: Profile = NO_PROFILE
 
 
 def _is_option(hint: Any) -> bool:
