@@ -92,7 +92,8 @@ def test_serve_starts_with_the_rpc_down_and_recovers_without_a_restart(
 ) -> None:
     dead_port = free_port()  # nothing listens there until the proxy below binds it
     secret = "S3CRET-api-key-0123456789"
-    process, url = run_kms(tmp_path, anvil, kms, rpc_url=f"http://127.0.0.1:{dead_port}/v2/{secret}")
+    # one process: its breaker logs the outage once (with N workers, each worker has its own breaker)
+    process, url = run_kms(tmp_path, anvil, kms, "--workers", "1", rpc_url=f"http://127.0.0.1:{dead_port}/v2/{secret}")
     try:
         down = httpx.get(url + "/")
         assert down.status_code == 503
@@ -112,3 +113,36 @@ def test_serve_starts_with_the_rpc_down_and_recovers_without_a_restart(
     assert "the chain does not answer yet" in err
     assert err.count("refuses connections") == 1 and "answers again" in err
     assert secret not in err
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_workers_are_separate_processes_serving_the_same_root_keys(
+    tmp_path: Path, anvil: Anvil, kms: KmsRegistry
+) -> None:
+    process, url = run_kms(tmp_path, anvil, kms, "--workers", "2")
+    try:
+        deadline = time.monotonic() + 20
+        while len(children_of(process.pid)) < 2:
+            assert time.monotonic() < deadline, "kms serve --workers 2 did not start two workers"
+            time.sleep(0.1)
+        keys = set()
+        for _ in range(20):  # a new connection each time: the workers share the listening socket
+            answer = httpx.post(url + "/prpc/KMS.GetMeta", json={}, headers={"Connection": "close"})
+            assert answer.status_code == 200
+            keys.add(answer.json()["k256_pubkey"])
+    finally:
+        err = stop(process)
+    assert len(keys) == 1  # every worker loaded the root keys the parent made once
+    assert "2 worker(s)" in err and err.count("generated") == 1

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import copy
+import json
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -37,6 +41,9 @@ from warden.cli.options import (
 )
 from warden.errors import BadInput, OperationFailed
 
+if TYPE_CHECKING:  # the web stack is imported only by `serve`
+    from fastapi import FastAPI
+
 app = new_app("kms", "Deploy and manage the DstackKms contract (app registry, factory, OS images).")
 os_image_app = new_app("os-image", "The OS images apps and KMS instances may boot (addOsImageHash …).")
 app.add_typer(os_image_app)
@@ -45,13 +52,16 @@ KMS_DECISION_TIMEOUT = 5.0  # seconds a key request waits for the chain before i
 
 
 def open_kms_for_service(network: ChainOptions, kms: KmsOptions, *, timeout: float) -> LazyKmsRegistry:
-    """The DstackKms a long-running service asks (`kms serve`, `auth serve`).
-
-    The service starts even while the RPC is down: calls then fail at once (circuit breaker), every request
-    is denied, and the contract is bound when the chain first answers. A wrong chain id or an address that
-    holds no DstackKms, seen while the chain answers, still stops the command here (exit 2)."""
+    """The DstackKms a long-running service asks (`kms serve`, `auth serve`): see `open_kms_source`."""
     address = kms.address()  # a malformed address is refused before any network call
     url, expected_chain_id = network.rpc()
+    return open_kms_source(url, expected_chain_id, address, timeout=timeout)
+
+
+def open_kms_source(url: str, expected_chain_id: int | None, address: str, *, timeout: float) -> LazyKmsRegistry:
+    """The service starts even while the RPC is down: calls then fail at once (circuit breaker), every request
+    is denied, and the contract is bound when the chain first answers. A wrong chain id or an address that
+    holds no DstackKms, seen while the chain answers, still stops the command here (exit 2)."""
     # a timed-out call is already past the decision deadline (`timeout`): a second attempt would answer nobody
     rpc = RpcClient(url, timeout=timeout, fail_fast=True, retry_timeouts=False)
     source = LazyKmsRegistry(rpc, address, chain_id=expected_chain_id)
@@ -184,6 +194,52 @@ CsrApiVersionsOption = Annotated[
 ]
 
 
+WorkersOption = Annotated[
+    int | None, flag("--workers", "Processes serving requests [default: one per core].", metavar="N")
+]
+SERVE_SPEC_ENV = "WARDEN_KMS_SERVE_SPEC"  # how `kms serve --workers N` hands its resolved options to each worker
+
+
+@dataclass(frozen=True)
+class KmsServeSpec:
+    """What a KMS process needs, resolved once by `kms serve` (each worker builds its own service from it;
+    they share nothing but the root key files)."""
+
+    rpc_url: str
+    chain_id: int | None
+    kms: str
+    key_dir: str
+    collateral: str
+    root_ca: str | None
+    csr_api_versions: tuple[int, ...]
+
+    def build(self, source: LazyKmsRegistry | None = None) -> tuple[FastAPI, Callable[[], None]]:
+        """The KMS app (asking `source`, else a DstackKms source of its own), and how to release what it holds."""
+        from warden.kms.authorization import Authorizer
+        from warden.kms.keystore import load_or_generate_root_keys
+        from warden.kms.server import create_kms_app
+        from warden.kms.service import KmsService, KmsSettings
+
+        policy = attestation_policy(Path(self.collateral), Path(self.root_ca) if self.root_ca else None)
+        kms = source or open_kms_source(self.rpc_url, self.chain_id, self.kms, timeout=KMS_DECISION_TIMEOUT)
+        keys, _ = load_or_generate_root_keys(Path(self.key_dir))
+        authorizer = Authorizer(kms, timeout=KMS_DECISION_TIMEOUT)
+        service = KmsService(keys, authorizer, policy, KmsSettings(csr_api_versions=self.csr_api_versions))
+
+        def close() -> None:
+            authorizer.close()
+            kms.close()
+
+        return create_kms_app(service), close
+
+
+def kms_worker_app() -> FastAPI:
+    """One worker of `kms serve --workers N` (uvicorn's factory): its own service from the parent's spec."""
+    spec = KmsServeSpec(**json.loads(os.environ[SERVE_SPEC_ENV]))
+    app, _ = spec.build()  # the process ends with the server: nothing else to release
+    return app
+
+
 @app.command("serve")
 @grouped
 def serve(
@@ -192,6 +248,7 @@ def serve(
     root_ca: RootCaOption = None,
     collateral: CollateralOption = None,
     csr_api_versions: CsrApiVersionsOption = "1,2",
+    workers: WorkersOption = None,
 ) -> None:
     """Serve the KMS (POST /prpc/KMS.<Method>): keys only for attested callers the chain allows.
 
@@ -201,28 +258,37 @@ def serve(
     import uvicorn
 
     from warden.devnet.state import warden_home
-    from warden.kms.authorization import Authorizer
     from warden.kms.keystore import load_or_generate_root_keys
-    from warden.kms.server import create_kms_app
-    from warden.kms.service import KmsService, KmsSettings
 
     versions = _versions(csr_api_versions)
+    processes = workers if workers is not None else (os.cpu_count() or 1)
+    if processes < 1:
+        raise BadInput(f"invalid --workers {processes}: at least 1")
     if collateral is None:
         raise BadInput("pass --collateral FILE: the TCB info, QE identity and CRLs quotes are checked against")
-    policy = attestation_policy(collateral, root_ca)
-    source = open_kms_for_service(service.network, service.kms, timeout=KMS_DECISION_TIMEOUT)
-    keys, generated = load_or_generate_root_keys(key_dir or warden_home() / "kms")
-    authorizer = Authorizer(source, timeout=KMS_DECISION_TIMEOUT)
-    kms_service = KmsService(keys, authorizer, policy, KmsSettings(csr_api_versions=versions))
+    attestation_policy(collateral, root_ca)  # unreadable files are refused here, not in every worker
+    url, chain_id = service.network.rpc()
+    # asked once here, so a wrong chain id or a non-KMS address stops the command (exit 2) before any worker
+    source = open_kms_source(url, chain_id, service.kms.address(), timeout=KMS_DECISION_TIMEOUT)
+    directory = key_dir or warden_home() / "kms"
+    keys, generated = load_or_generate_root_keys(directory)  # made once, before any worker reads them
+    spec = KmsServeSpec(url, chain_id, source.address, str(directory), str(collateral),
+                        str(root_ca) if root_ca else None, versions)  # fmt: skip
     note(f"root keys {'generated' if generated else 'loaded'}: k256 public key 0x{keys.k256_public_key.hex()}")
     where = f"http://{service.host}:{service.port}"
-    note(f"KMS for DstackKms {source.address} on {where} (CSR API {csr_api_versions}); Ctrl-C stops")
-    try:
-        uvicorn.run(create_kms_app(kms_service), host=service.host, port=service.port, log_level="warning",
-                    access_log=False, log_config=service_log_config())  # fmt: skip
-    finally:
-        authorizer.close()
+    note(f"KMS for DstackKms {spec.kms} on {where} (CSR API {csr_api_versions}, {processes} worker(s)); Ctrl-C stops")
+    options: dict[str, Any] = {"host": service.host, "port": service.port, "log_level": "warning",
+                               "access_log": False, "log_config": service_log_config()}  # fmt: skip
+    if processes > 1:
         source.close()
+        os.environ[SERVE_SPEC_ENV] = json.dumps(asdict(spec))
+        uvicorn.run("warden.cli.kms:kms_worker_app", factory=True, workers=processes, **options)
+        return
+    kms_app, close = spec.build(source)
+    try:
+        uvicorn.run(kms_app, **options)
+    finally:
+        close()
 
 
 def _versions(text: str) -> tuple[int, ...]:
