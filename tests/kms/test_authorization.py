@@ -331,3 +331,18 @@ def test_serve_runs_the_webhook_until_interrupted(anvil: Anvil, flaky: FlakyProx
     assert served.returncode == 0, served.err
     assert "POST /bootAuth/app" in served.out  # uvicorn's access log (on stdout)
     assert SECRET not in served.banner + served.out + served.err
+
+
+def test_serve_with_two_workers_answers_from_both_processes(
+    anvil: Anvil, flaky: FlakyProxy, auth_kms: KmsRegistry
+) -> None:
+    with auth_serve(auth_kms.address, f"{flaky.url}/v2/{SECRET}", "--workers", "2", timeout=60) as served:
+        assert "2 workers" in served.banner
+        body = boot(h("nobody", 20)).webhook_json()
+        for _ in range(20):  # a new connection each time: the workers share the listening socket
+            answer = httpx.post(served.url + "/bootAuth/app", json=body, headers={"Connection": "close"}, timeout=10)
+            assert answer.json() == {"isAllowed": False, "reason": "App not registered", "gatewayAppId": GATEWAY_APP_ID}
+    assert served.returncode == 0, served.err
+    started = {line for line in served.err.splitlines() if "Started server process" in line}
+    assert len(started) == 2, served.err  # two worker processes served
+    assert SECRET not in served.banner + served.out + served.err

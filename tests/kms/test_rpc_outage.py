@@ -211,7 +211,8 @@ def test_kms_starts_denies_keys_at_once_and_recovers_without_a_restart(
 def test_auth_serve_starts_with_the_rpc_down_and_recovers(
     anvil: Anvil, auth_kms: KmsRegistry, allowed_app: AppAuth, dead_url: str
 ) -> None:
-    with auth_serve(auth_kms.address, f"{dead_url}/v2/{SECRET}") as served:
+    # one process: its breaker logs the outage once (with N workers, each worker has its own breaker)
+    with auth_serve(auth_kms.address, f"{dead_url}/v2/{SECRET}", "--workers", "1") as served:
         url = served.url
         assert f"DstackKms {auth_kms.address} (chain not known yet) via {dead_url}" in served.banner
         body = app_boot(allowed_app)

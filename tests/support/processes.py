@@ -48,14 +48,14 @@ class ServedProcess:
 
 
 @contextmanager
-def auth_serve(kms: str, rpc_url: str, *, timeout: float = 60) -> Iterator[ServedProcess]:
-    """`warden auth serve --port 0 --kms KMS --rpc-url URL`, stopped with Ctrl-C (SIGINT) at the end of the block.
+def auth_serve(kms: str, rpc_url: str, *extra: str, timeout: float = 60) -> Iterator[ServedProcess]:
+    """`warden auth serve --port 0 --kms KMS --rpc-url URL EXTRA…`, stopped with Ctrl-C (SIGINT) after the block.
 
     A watchdog kills it after `timeout` seconds, so a hung server never hangs the suite.
     """
     command = [sys.executable, "-m", "warden.cli.main", "auth", "serve", "--port", "0", "--kms", kms]
     process = subprocess.Popen(
-        [*command, "--rpc-url", rpc_url], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [*command, "--rpc-url", rpc_url, *extra], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     watchdog = threading.Timer(timeout, process.kill)
     watchdog.start()

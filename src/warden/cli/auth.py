@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ import typer
 
 from warden.chain.connection import chain_name
 from warden.cli.common import JsonOption, emit, flag, new_app, stdout
-from warden.cli.kms import open_kms_for_service, service_log_config
+from warden.cli.kms import open_kms_for_service, open_kms_source, service_log_config
 from warden.cli.options import ChainOptions, KmsOptions, ServiceOptions, grouped
 from warden.errors import BadInput, OperationFailed
 from warden.kms.authorization import Authorizer, describe, public_endpoint
@@ -25,11 +26,27 @@ DecisionTimeoutOption = Annotated[
 ]
 
 
+WorkersOption = Annotated[
+    int | None, flag("--workers", "Processes answering decisions [default: one per core].", metavar="N")
+]
+SERVE_SPEC_ENV = "WARDEN_AUTH_SERVE_SPEC"  # how `auth serve --workers N` hands its resolved options to each worker
+
+
+def auth_worker_app() -> Any:
+    """One worker of `auth serve --workers N` (uvicorn's factory): its own chain connection and authorizer."""
+    from warden.kms.webhook import create_webhook_app
+
+    spec = json.loads(os.environ[SERVE_SPEC_ENV])
+    source = open_kms_source(spec["rpc_url"], spec["chain_id"], spec["kms"], timeout=spec["timeout"])
+    return create_webhook_app(Authorizer(source, timeout=spec["timeout"]))
+
+
 @app.command("serve")
 @grouped
 def serve(
     service: ServiceOptions,
     timeout: DecisionTimeoutOption = 5.0,
+    workers: WorkersOption = None,
 ) -> None:
     """Serve POST /bootAuth/app, POST /bootAuth/kms and GET / from a DstackKms, until interrupted.
 
@@ -49,6 +66,9 @@ def serve(
         raise BadInput(f"invalid --port {port}: expected 0-65535")
     if timeout <= 0:
         raise BadInput("--timeout must be positive")
+    processes = workers if workers is not None else (os.cpu_count() or 1)
+    if processes < 1:
+        raise BadInput(f"invalid --workers {processes}: at least 1")
     source = open_kms_for_service(service.network, service.kms, timeout=timeout)
     try:
         sock = _listen(host, port)
@@ -56,7 +76,14 @@ def serve(
         source.close()
         raise
     authorizer = Authorizer(source, timeout=timeout)
-    server = uvicorn.Server(uvicorn.Config(create_webhook_app(authorizer), log_config=service_log_config()))
+    if processes > 1:
+        spec = {"rpc_url": source.rpc.url, "chain_id": source.chain_id, "kms": source.address, "timeout": timeout}
+        os.environ[SERVE_SPEC_ENV] = json.dumps(spec)
+        config = uvicorn.Config("warden.cli.auth:auth_worker_app", factory=True, workers=processes,
+                                log_config=service_log_config())  # fmt: skip
+    else:
+        config = uvicorn.Config(create_webhook_app(authorizer), log_config=service_log_config())
+    server = uvicorn.Server(config)
     bound_host, bound_port = sock.getsockname()[:2]
     shown_host = f"[{bound_host}]" if ":" in bound_host else bound_host
     on_chain = "on chain " + chain_name(source.chain_id) if source.chain_id is not None else "(chain not known yet)"
@@ -64,10 +91,17 @@ def serve(
         f"auth webhook for DstackKms {source.address} {on_chain} via {public_endpoint(source.rpc.url)}",
         markup=False,
     )
-    stdout.print(f"listening on http://{shown_host}:{bound_port}  (POST /bootAuth/app, /bootAuth/kms; GET /)")
+    stdout.print(f"listening on http://{shown_host}:{bound_port}  (POST /bootAuth/app, /bootAuth/kms; GET /)"
+                 + (f"; {processes} workers" if processes > 1 else ""))  # fmt: skip
     sys.stdout.flush()
     try:
-        server.run(sockets=[sock])
+        if processes > 1:
+            from uvicorn.supervisors.multiprocess import Multiprocess
+
+            source.close()  # the parent only supervises: each worker asks the chain itself
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            server.run(sockets=[sock])
     except KeyboardInterrupt:
         pass  # Ctrl-C is how the server is meant to stop; uvicorn has shut down cleanly by now
     finally:
