@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 
 from warden.chain.connection import chain_name
-from warden.cli.common import JsonOption, emit, flag, new_app, stdout
+from warden.cli.common import JsonOption, WorkersOption, emit, flag, new_app, stdout
 from warden.cli.kms import open_kms_for_service, open_kms_source, service_log_config
 from warden.cli.options import ChainOptions, KmsOptions, ServiceOptions, grouped
 from warden.errors import BadInput, OperationFailed
@@ -26,9 +26,6 @@ DecisionTimeoutOption = Annotated[
 ]
 
 
-WorkersOption = Annotated[
-    int | None, flag("--workers", "Processes answering decisions [default: one per core].", metavar="N")
-]
 SERVE_SPEC_ENV = "WARDEN_AUTH_SERVE_SPEC"  # how `auth serve --workers N` hands its resolved options to each worker
 
 

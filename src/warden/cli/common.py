@@ -129,6 +129,8 @@ DatabaseUrlOption = Annotated[
 
 HostOption = Annotated[str, flag("--host", "Address to listen on.", metavar="HOST")]
 PortOption = Annotated[int, flag("--port", "Port to listen on (0: any free port).", metavar="PORT")]
+WorkersOption = Annotated[int | None, flag("--workers", "Processes serving requests [default: one per core].",
+                                           metavar="N")]  # fmt: skip
 RootCaOption = Annotated[
     Path | None,
     flag("--root-ca", "Trust this attestation root (DER or PEM) instead of Intel's (devnet).", metavar="FILE"),

@@ -21,6 +21,7 @@ from warden.cli.common import (
     CollateralOption,
     JsonOption,
     RootCaOption,
+    WorkersOption,
     emit,
     flag,
     lines,
@@ -194,9 +195,6 @@ CsrApiVersionsOption = Annotated[
 ]
 
 
-WorkersOption = Annotated[
-    int | None, flag("--workers", "Processes serving requests [default: one per core].", metavar="N")
-]
 SERVE_SPEC_ENV = "WARDEN_KMS_SERVE_SPEC"  # how `kms serve --workers N` hands its resolved options to each worker
 
 

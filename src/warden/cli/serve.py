@@ -2,16 +2,32 @@
 
 from __future__ import annotations
 
+import json
 import os
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
-from warden.cli.common import CollateralOption, DatabaseUrlOption, HostOption, PortOption, RootCaOption, flag, note
+from warden.cli.common import (
+    CollateralOption,
+    DatabaseUrlOption,
+    HostOption,
+    PortOption,
+    RootCaOption,
+    WorkersOption,
+    flag,
+    note,
+)
 from warden.cli.connect import attestation_policy, control_plane_secret, inventory_database
-from warden.cli.options import ChainOptions, grouped
+from warden.cli.options import ChainOptions, grouped, option_group
 from warden.devnet.state import warden_home
 from warden.errors import BadInput, OperationFailed
 from warden.files import write_secret_file
+
+if TYPE_CHECKING:  # the web stack is imported only when serving
+    from fastapi import FastAPI
+
+    from warden.web.plane import ControlPlane
 
 # the single key this option named signed for every workspace; each workspace now has its own signer
 RETIRED_OPERATOR_KEY_ENV = "WARDEN_OPERATOR_KEY"
@@ -33,11 +49,58 @@ TokenFileOption = Annotated[
 ]
 
 
+SERVE_SPEC_ENV = "WARDEN_SERVE_SPEC"  # how `serve --workers N` hands its resolved options to each worker
+
+
+@option_group
+class Listen:
+    """Where the control plane listens, and in how many processes."""
+
+    host: HostOption = "127.0.0.1"
+    port: PortOption = 8080
+    workers: WorkersOption = None
+
+    def processes(self) -> int:
+        count = self.workers if self.workers is not None else (os.cpu_count() or 1)
+        if count < 1:
+            raise BadInput(f"invalid --workers {count}: at least 1")
+        return count
+
+
+@dataclass(frozen=True)
+class PlaneSpec:
+    """What a control-plane process needs, resolved once by `serve` (workers share the database, the secret key
+    and the files, nothing in memory)."""
+
+    database_url: str
+    rpc_urls: list[str]
+    collateral: str | None
+    root_ca: str | None
+    home: str
+
+    def build(self) -> ControlPlane:
+        from warden.fleet.store import Fleet
+        from warden.web.plane import ControlPlane
+
+        collateral, root_ca = (Path(p) if p else None for p in (self.collateral, self.root_ca))
+        policy = attestation_policy(collateral, root_ca) if collateral is not None else None
+        secret = control_plane_secret()
+        # instances sharing the database and the secret key accept each other's sessions, across restarts
+        return ControlPlane(Fleet.open(self.database_url), self.rpc_urls, policy, secret, Path(self.home) / "cache",
+                            session_secret=secret.derive("dashboard sessions"))  # fmt: skip
+
+
+def control_plane_worker_app() -> FastAPI:
+    """One worker of `serve --workers N` (uvicorn's factory)."""
+    from warden.web.app import create_control_plane_app
+
+    return create_control_plane_app(PlaneSpec(**json.loads(os.environ[SERVE_SPEC_ENV])).build())
+
+
 @grouped
 def serve_command(
     network: ChainOptions,
-    host: HostOption = "127.0.0.1",
-    port: PortOption = 8080,
+    listen: Listen,
     database_url: DatabaseUrlOption = None,
     workspace: WorkspaceOption = "default",
     token_file: TokenFileOption = None,
@@ -56,36 +119,41 @@ def serve_command(
 
     from warden.fleet.store import Fleet
     from warden.web.app import create_control_plane_app
-    from warden.web.plane import ControlPlane
 
+    processes = listen.processes()
     rpc_urls = _rpc_urls(network)
     if (root_ca is None) != (collateral is None):
         raise BadInput("pass --root-ca and --collateral together (they verify node quotes)")
-    policy = attestation_policy(collateral, root_ca) if collateral is not None else None
+    if collateral is not None:
+        attestation_policy(collateral, root_ca)  # unreadable files are refused here, not in every worker
     if os.environ.get(RETIRED_OPERATOR_KEY_ENV):
         raise BadInput(
             f"{RETIRED_OPERATOR_KEY_ENV} is no longer read: one key must not sign for every workspace. Unset it and "
             "give each workspace its own signer: warden workspace set-signer NAME --keystore FILE"
         )
-    secret = control_plane_secret()
-    fleet = Fleet.open(inventory_database(database_url))
-    if not fleet.has_workspaces():
-        ref, token = fleet.create_workspace(workspace)
-        path = token_file or warden_home() / "api-token"
-        write_token_file(path, token)
-        note(f"created workspace {ref.name}; its API token is in {path} (export WARDEN_API_TOKEN=$(cat {path}))")
-    plane = ControlPlane(
-        fleet,
-        rpc_urls,
-        policy,
-        secret,
-        warden_home() / "cache",
-        # instances sharing the database and the secret key accept each other's sessions, across restarts
-        session_secret=secret.derive("dashboard sessions"),
-    )
-    note(f"control plane on http://{host}:{port} (dashboard /, API /api, OpenAPI /api/openapi.json); Ctrl-C stops")
+    control_plane_secret()  # made once (0600) before any worker reads it
+    spec = PlaneSpec(inventory_database(database_url), rpc_urls, str(collateral) if collateral else None,
+                     str(root_ca) if root_ca else None, str(warden_home()))  # fmt: skip
+    fleet = Fleet.open(spec.database_url)  # migrated once, here
     try:
-        uvicorn.run(create_control_plane_app(plane), host=host, port=port, log_level="warning", access_log=False)
+        if not fleet.has_workspaces():
+            ref, token = fleet.create_workspace(workspace)
+            path = token_file or warden_home() / "api-token"
+            write_token_file(path, token)
+            note(f"created workspace {ref.name}; its API token is in {path} (export WARDEN_API_TOKEN=$(cat {path}))")
+    finally:
+        fleet.close()
+    where = f"http://{listen.host}:{listen.port}"
+    note(f"control plane on {where} (dashboard /, API /api, OpenAPI /api/openapi.json; {processes} worker(s)); "
+         "Ctrl-C stops")  # fmt: skip
+    options: dict[str, Any] = {"host": listen.host, "port": listen.port, "log_level": "warning", "access_log": False}
+    if processes > 1:
+        os.environ[SERVE_SPEC_ENV] = json.dumps(asdict(spec))
+        uvicorn.run("warden.cli.serve:control_plane_worker_app", factory=True, workers=processes, **options)
+        return
+    plane = spec.build()
+    try:
+        uvicorn.run(create_control_plane_app(plane), **options)
     finally:
         plane.close()
 
