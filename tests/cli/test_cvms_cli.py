@@ -76,6 +76,21 @@ def test_ls_lists_cvms_with_node_app_and_status(placed: PlaneWorld, api: str, an
     assert_clean_error(warden("cvms", "ls", "--app", "no-such-app", env=env), 2, "unknown app 'no-such-app'")
 
 
+def test_ls_limit_shows_the_first_cvms_and_all_every_one(placed: PlaneWorld, api: str, anvil: Anvil) -> None:
+    env = env_for(api, placed, anvil)
+    for i in range(3):
+        placed.fleet.add_cvm(placed.workspace, f"batch-{i}", app="shared-key-demo", node="prod6")
+    names = ["batch-0", "batch-1", "batch-2", "shared-key-demo-1", "shared-key-demo-next"]
+    assert [c["name"] for c in ok(warden("cvms", "ls", "--all", "--json", env=env))["cvms"]] == names
+    first = ok(warden("cvms", "ls", "--limit", "2", "--json", env=env))
+    assert list(first) == ["cvms"] and [c["name"] for c in first["cvms"]] == names[:2]
+    one = ok(warden("cvms", "ls", "--app", "shared-key-demo", "--limit", "1", "--json", env=env))
+    assert [c["name"] for c in one["cvms"]] == ["batch-0"]
+    assert_clean_error(warden("cvms", "ls", "--limit", "-1", env=env), 2, "invalid --limit -1")
+    assert_clean_error(warden("cvms", "ls", "--all", "--limit", "3", env=env), 2, "--limit and --all contradict")
+    assert cvm_names(placed) == sorted(names)  # nothing was changed
+
+
 # -- APP given as a CVM (allow-devices resolves it through the control plane) ------------------------------
 
 

@@ -142,3 +142,23 @@ def test_allow_devices_add_resolves_the_node_through_the_control_plane(
     refused = warden("allow-devices", "add", app.address, "elsewhere", "--wait", env=env)
     assert_clean_error(refused, 2, "unknown node 'elsewhere'", "the control plane's node list")
     assert not app.is_device_allowed(ELSEWHERE)
+
+
+def test_ls_limit_shows_one_page_and_all_every_page(fleet: PlaneWorld, api: str) -> None:
+    for i in range(5):
+        add_node(fleet, f"edge-{i}", bytes([0x30 + i]) * 32)
+    env = plane_env(api, fleet)
+    everyone = ["edge-0", "edge-1", "edge-2", "edge-3", "edge-4", "prod5", "prod6"]
+    assert [n["name"] for n in ok(warden("nodes", "ls", "--json", env=env))["nodes"]] == everyone
+    assert [n["name"] for n in ok(warden("nodes", "ls", "--all", "--json", env=env))["nodes"]] == everyone
+    first = ok(warden("nodes", "ls", "--limit", "2", "--json", env=env))
+    assert list(first) == ["nodes"] and [n["name"] for n in first["nodes"]] == ["edge-0", "edge-1"]
+    table = warden("nodes", "ls", "--limit", "1", env=env)
+    assert table.exit_code == 0 and "edge-0" in table.stdout and "edge-1" not in table.stdout
+
+
+def test_ls_refuses_a_bad_limit_before_asking_the_control_plane(fleet: PlaneWorld, api: str) -> None:
+    env = plane_env(api, fleet)
+    assert_clean_error(warden("nodes", "ls", "--limit", "0", env=env), 2, "invalid --limit 0: expected 1 or more")
+    assert_clean_error(warden("nodes", "ls", "--limit", "2", "--all", env=env), 2, "--limit and --all contradict")
+    assert_clean_error(warden("nodes", "ls", "--limit", "5000", env=env), 2, "expected 1 to 1,000 items per page")

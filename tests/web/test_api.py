@@ -72,7 +72,7 @@ def test_another_workspaces_node_app_and_cvm_are_404(world: PlaneWorld, base_url
     world.fleet.add_cvm(world.workspace, "shared-key-demo-1", app=app.address, node="prod5")
     _, beta_token = world.fleet.create_workspace("beta")
     beta = world.client(base_url, beta_token)
-    assert beta.get("/api/nodes").json() == {"nodes": []}
+    assert beta.get("/api/nodes").json() == {"nodes": [], "next_cursor": None}
     for path in ("/api/nodes/prod5", "/api/nodes/prod5/history", f"/api/apps/{app.address}",
                  f"/api/apps/{app.address}/device-allowlist", "/api/cvms/shared-key-demo-1"):  # fmt: skip
         answer = beta.get(path)
@@ -80,7 +80,7 @@ def test_another_workspaces_node_app_and_cvm_are_404(world: PlaneWorld, base_url
         assert "0x0505" not in answer.text  # nothing about the node leaks
     refused = beta.post("/api/nodes", json={"name": "prod5"})
     assert refused.status_code == 409
-    assert beta.get("/api/nodes").json() == {"nodes": []}
+    assert beta.get("/api/nodes").json() == {"nodes": [], "next_cursor": None}
 
 
 def test_node_quote_records_device_id_and_a_drift_flags_the_cvm(
@@ -207,14 +207,14 @@ def test_answers_are_the_views_json_byte_for_byte(world: PlaneWorld, base_url: s
     history = [h.as_json() for h in fleet.node_history(workspace, "prod5")]
     expected: dict[str, Any] = {
         "/api/workspace": {"workspace": "acme"},
-        "/api/nodes": {"nodes": [n.as_json() for n in fleet.nodes(workspace)]},
+        "/api/nodes": {"nodes": [n.as_json() for n in fleet.nodes(workspace)], "next_cursor": None},
         "/api/nodes/prod5": fleet.node(workspace, "prod5").as_json() | {"history": history},
         "/api/nodes/prod5/history": {"node": "prod5", "history": history},
-        "/api/apps": {"apps": [a.as_json() for a in fleet.apps(workspace)]},
+        "/api/apps": {"apps": [a.as_json() for a in fleet.apps(workspace)], "next_cursor": None},
         f"/api/apps/{app.address}": fleet.app(workspace, app.address).as_json(),
         f"/api/apps/{app.address}/device-allowlist": plane.device_allowlist(workspace, app.address).as_json(),
         f"/api/apps/{app.address}/history": {"app": app.address, "events": plane.app_history(workspace, app.address)},
-        "/api/cvms": {"cvms": [c.as_json() for c in fleet.cvms(workspace)]},
+        "/api/cvms": {"cvms": [c.as_json() for c in fleet.cvms(workspace)], "next_cursor": None},
         "/api/cvms/shared-key-demo-1": fleet.find_cvm(workspace, "shared-key-demo-1").as_json(),
     }
     for path, view in expected.items():
@@ -244,7 +244,7 @@ def test_each_error_answers_the_status_warden_errors_gives_it(world: PlaneWorld,
     for answer, status, words in answers:
         assert answer.status_code == status, answer.text
         assert list(answer.json()) == ["detail"] and words in answer.json()["detail"], answer.text
-    assert api.get("/api/cvms").json() == {"cvms": []}  # nothing was placed
+    assert api.get("/api/cvms").json() == {"cvms": [], "next_cursor": None}  # nothing was placed
 
 
 def _compact(view: Any) -> bytes:
@@ -255,3 +255,77 @@ def _compact(view: Any) -> bytes:
 def _statuses(api: httpx.Client, app: AppAuth) -> dict[str, str]:
     view = api.get(f"/api/apps/{app.address}/device-allowlist").json()
     return {r["device_id"]: r["status"] for r in view["devices"]}
+
+
+def _every_page(api: httpx.Client, path: str, field: str, limit: int, **query: str) -> tuple[list[Any], list[int]]:
+    """Every item of a list, following `next_cursor`; and how many items each page held."""
+    items: list[Any] = []
+    sizes: list[int] = []
+    params: dict[str, Any] = {"limit": limit, **query}
+    while True:
+        answer = api.get(path, params=params)
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        assert list(body) == [field, "next_cursor"]
+        items += body[field]
+        sizes.append(len(body[field]))
+        if body["next_cursor"] is None:
+            return items, sizes
+        params["cursor"] = body["next_cursor"]
+
+
+def test_lists_page_through_250_items_each_exactly_once_in_order(world: PlaneWorld, base_url: str) -> None:
+    """Nodes and CVMs by name, apps by registration, 100 a page; the default page is 100 too."""
+    api = world.client(base_url)
+    names = [f"node-{i:03d}" for i in range(250)]
+    for name in reversed(names):  # inserted out of order: the order is the key's
+        world.fleet.add_node(name)
+        world.fleet.grant(world.workspace, name)
+    world.fleet.add_node("hidden")  # another workspace's node is on no page
+    addresses = ["0x" + f"{i + 1:040x}" for i in range(250)]
+    apps = [world.fleet.register_app(world.workspace, a, chain_id=31337, name=f"app-{i}").address
+            for i, a in enumerate(addresses)]  # fmt: skip
+    cvm_names = [f"cvm-{i:03d}" for i in range(250)]
+    for i, name in enumerate(reversed(cvm_names)):
+        world.fleet.add_cvm(world.workspace, name, app=apps[i % 2], node=names[i])
+
+    nodes, sizes = _every_page(api, "/api/nodes", "nodes", 100)
+    assert [n["name"] for n in nodes] == names and sizes == [100, 100, 50]
+    listed_apps, sizes = _every_page(api, "/api/apps", "apps", 100)
+    assert [a["app"] for a in listed_apps] == apps and sizes == [100, 100, 50]
+    cvms, sizes = _every_page(api, "/api/cvms", "cvms", 100)
+    assert [c["name"] for c in cvms] == cvm_names and sizes == [100, 100, 50]
+    of_one_app, _ = _every_page(api, "/api/cvms", "cvms", 100, app="app-0")
+    assert [c["name"] for c in of_one_app] == [c["name"] for c in cvms if c["app"] == apps[0]]
+    assert len(of_one_app) == 125
+
+    first = api.get("/api/nodes").json()  # no limit: a page of 100
+    assert [n["name"] for n in first["nodes"]] == names[:100] and first["next_cursor"] is not None
+    whole = api.get("/api/nodes", params={"limit": 1000}).json()
+    assert [n["name"] for n in whole["nodes"]] == names and whole["next_cursor"] is None
+    exact = api.get("/api/cvms", params={"limit": 250}).json()  # exactly one page: no empty page after it
+    assert len(exact["cvms"]) == 250 and exact["next_cursor"] is None
+
+
+def test_a_bad_limit_or_cursor_is_400_and_says_what_to_pass(world: PlaneWorld, base_url: str) -> None:
+    api = world.client(base_url)
+    add_node(world, "prod5", PROD5)
+    add_node(world, "prod6", bytes([6]) * 32)
+    cursor = api.get("/api/nodes", params={"limit": 1}).json()["next_cursor"]
+    app_cursor = "MTA"  # the cursor after the app in row 10: this workspace has none there
+    bad: list[tuple[str, dict[str, Any], str]] = [
+        ("/api/nodes", {"limit": 0}, "invalid limit 0: expected 1 to 1,000 items per page"),
+        ("/api/cvms", {"limit": -5}, "invalid limit -5: expected 1 to 1,000 items per page"),
+        ("/api/apps", {"limit": 1001}, "invalid limit 1001: expected 1 to 1,000 items per page"),
+        ("/api/nodes", {"cursor": "not a cursor!"}, "invalid cursor 'not a cursor!'"),
+        ("/api/cvms", {"cursor": cursor + "="}, "invalid cursor"),
+        ("/api/nodes", {"cursor": ""}, "invalid cursor ''"),
+        ("/api/apps", {"cursor": cursor}, "invalid cursor: pass the `next_cursor` of the previous page"),
+    ]
+    for path, params, words in bad:
+        answer = api.get(path, params=params)
+        assert answer.status_code == 400, (path, params, answer.text)
+        assert list(answer.json()) == ["detail"] and words in answer.json()["detail"], answer.text
+    assert api.get("/api/apps", params={"cursor": app_cursor}).json() == {"apps": [], "next_cursor": None}
+    second = api.get("/api/nodes", params={"limit": 1, "cursor": cursor}).json()
+    assert [n["name"] for n in second["nodes"]] == ["prod6"] and second["next_cursor"] is None

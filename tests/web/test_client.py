@@ -156,3 +156,40 @@ def test_fields_a_newer_server_adds_are_passed_on(world: PlaneWorld) -> None:
     with serve(fake_plane(newer)) as url, ControlPlaneClient(url, world.token) as plane:
         assert plane.cvm("demo-1") == CVM | {"zone": "b"}
         assert plane.nodes() == [NODE]
+
+
+def test_list_methods_follow_every_page_unless_given_a_limit(world: PlaneWorld, base_url: str) -> None:
+    """250 nodes and CVMs at 100 a page: all of them, each once, in order; `limit` asks for one page."""
+    names = [f"node-{i:03d}" for i in range(250)]
+    for name in names:
+        world.fleet.add_node(name)
+        world.fleet.grant(world.workspace, name)
+    world.fleet.register_app(world.workspace, APP, chain_id=31337, name="demo")
+    for name in names:
+        world.fleet.add_cvm(world.workspace, "cvm-" + name, app="demo", node=name)
+    pages: list[str] = []
+
+    def count(request: httpx.Request) -> None:
+        pages.append(request.url.params.get("cursor") or "first")
+
+    with ControlPlaneClient(base_url, world.token, page_size=100) as plane:
+        plane._http.event_hooks["request"] = [count]
+        assert [n["name"] for n in plane.nodes()] == sorted(["prod5", *names])
+        assert len(pages) == 3 and len(set(pages)) == 3
+        assert [c["name"] for c in plane.cvms("demo")] == ["cvm-" + n for n in names]
+        assert [c["name"] for c in plane.cvms()] == ["cvm-" + n for n in names]
+        assert [n["name"] for n in plane.nodes(limit=2)] == ["node-000", "node-001"]
+        assert [c["name"] for c in plane.cvms(limit=1)] == ["cvm-node-000"]
+        assert [a["name"] for a in plane.apps(limit=1)] == [a["name"] for a in plane.apps()] == ["demo"]
+        with pytest.raises(BadInput, match="invalid limit 0"):
+            plane.nodes(limit=0)
+        with pytest.raises(BadInput, match="invalid limit 1001: expected 1 to 1,000 items per page"):
+            plane.nodes(limit=1001)  # the server's own words
+
+
+def test_a_server_that_hands_out_the_same_cursor_again_is_a_failure_not_a_loop(world: PlaneWorld) -> None:
+    looping = {"/api/nodes": {"nodes": [NODE], "next_cursor": "cHJvZDU"}}
+    with serve(fake_plane(looping)) as url, ControlPlaneClient(url, world.token) as plane:
+        with pytest.raises(OperationFailed, match="kept answering GET /api/nodes with the same page"):
+            plane.nodes()
+        assert plane.nodes(limit=5) == [NODE]

@@ -101,3 +101,19 @@ def test_byte_values_are_0x_lowercase_hex_and_addresses_checksummed(spec: dict[s
     assert owner["pattern"] == "^0x[0-9a-fA-F]{40}$" and "EIP-55" in owner["description"]
     status = schemas["DeviceRow"]["properties"]["status"]
     assert status["enum"] == ["allowed", "deployed-not-allowed", "known-not-deployed"]
+
+
+def test_list_routes_document_their_pages(spec: dict[str, Any]) -> None:
+    """`limit` and `cursor` on every list, `next_cursor` in its answer, and the 400 a bad one gets."""
+    for path, model in (("/api/nodes", "NodeList"), ("/api/apps", "AppList"), ("/api/cvms", "CvmList")):
+        operation = operations(spec)[("get", path)]
+        params = {p["name"]: p for p in operation["parameters"]}
+        assert params["limit"]["schema"]["default"] == 100 and "1,000" in params["limit"]["description"], path
+        assert not params["limit"]["required"] and not params["cursor"]["required"], path
+        assert "next_cursor" in params["cursor"]["description"], path
+        assert schema_of(spec, operation["responses"]["400"])[0] == "ErrorDetail", path
+        cursor = spec["components"]["schemas"][model]["properties"]["next_cursor"]
+        assert (
+            cursor["anyOf"] == [{"type": "string"}, {"type": "null"}]
+            and "null on the last page" in cursor["description"]
+        ), model

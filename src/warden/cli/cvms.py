@@ -16,6 +16,7 @@ from warden.changes.flow import Delivery
 from warden.cli.changes import Writer
 from warden.cli.common import JsonOption, emit, flag, new_app, note, stdout
 from warden.cli.connect import kms_for
+from warden.cli.nodes import AllOption, LimitOption, page_limit
 from warden.cli.options import (
     ControlPlaneOptions,
     FleetWriteOptions,
@@ -103,14 +104,17 @@ AppOption = Annotated[str | None, flag("--app", "Only this app's CVMs (address o
 def ls_command(
     plane: ControlPlaneOptions,
     app_key: AppOption = None,
+    limit: LimitOption = None,
+    every: AllOption = False,
     json_out: JsonOption = False,
 ) -> None:
-    """Every CVM of the workspace: node, app, status, and whether its node's device is allowed.
+    """Every CVM of the workspace, by name: node, app, status, and whether its node's device is allowed.
 
     Example: warden cvms ls --app shared-key-demo --json
     """
+    first = page_limit(limit, every)
     with plane.client() as client:
-        cvms = client.cvms(app_key)
+        cvms = client.cvms(app_key, limit=first)
 
     def human() -> None:
         if not cvms:

@@ -359,16 +359,21 @@ class Fleet:
             if s.get(m.NodeAccess, (workspace.id, node.id)) is None:
                 s.add(m.NodeAccess(workspace_id=workspace.id, node_id=node.id))
 
-    def nodes(self, workspace: WorkspaceRef) -> list[NodeView]:
+    def nodes(self, workspace: WorkspaceRef, *, after: str | None = None, limit: int | None = None) -> list[NodeView]:
+        """The workspace's nodes by name; with `after`/`limit`, at most `limit` of those named after `after`."""
         with self.session() as s:
-            rows = s.scalars(
+            query = (
                 select(m.Node)
                 .join(m.NodeAccess, m.NodeAccess.node_id == m.Node.id)
                 .where(m.NodeAccess.workspace_id == workspace.id)
                 .order_by(m.Node.name)
                 .options(selectinload(m.Node.identities))
-            ).all()
-            return [_node_view(n) for n in rows]
+            )
+            if after is not None:  # keyset: names are unique, so no node is skipped or repeated between pages
+                query = query.where(m.Node.name > after)
+            if limit is not None:
+                query = query.limit(limit)
+            return [_node_view(n) for n in s.scalars(query).all()]
 
     def node(self, workspace: WorkspaceRef, name: str) -> NodeView:
         with self.session() as s:
@@ -450,9 +455,20 @@ class Fleet:
             return _app_view(app)
 
     def apps(self, workspace: WorkspaceRef) -> list[AppView]:
+        """The workspace's apps in the order they were registered."""
+        return [app for _, app in self.app_page(workspace)]
+
+    def app_page(
+        self, workspace: WorkspaceRef, *, after: int | None = None, limit: int | None = None
+    ) -> list[tuple[int, AppView]]:
+        """Apps with their row ids (the keyset), registered after the app with id `after`; at most `limit`."""
         with self.session() as s:
-            rows = s.scalars(select(m.App).where(m.App.workspace_id == workspace.id).order_by(m.App.id)).all()
-            return [_app_view(a) for a in rows]
+            query = select(m.App).where(m.App.workspace_id == workspace.id).order_by(m.App.id)
+            if after is not None:
+                query = query.where(m.App.id > after)
+            if limit is not None:
+                query = query.limit(limit)
+            return [(a.id, _app_view(a)) for a in s.scalars(query).all()]
 
     def app(self, workspace: WorkspaceRef, key: str) -> AppView:
         """An app by address (0x…, app_…, any case), by name, or by one of its CVMs (name, UUID, instance id)."""
@@ -492,7 +508,10 @@ class Fleet:
         except IntegrityError:
             raise BadInput(f"CVM {name!r} (or its UUID) exists already") from None
 
-    def cvms(self, workspace: WorkspaceRef, app: str | None = None) -> list[CvmView]:
+    def cvms(
+        self, workspace: WorkspaceRef, app: str | None = None, *, after: str | None = None, limit: int | None = None
+    ) -> list[CvmView]:
+        """The workspace's CVMs (or `app`'s) by name; with `after`/`limit`, at most `limit` named after `after`."""
         with self.session() as s:
             query = (
                 select(m.Cvm)
@@ -502,6 +521,10 @@ class Fleet:
             )
             if app is not None:
                 query = query.where(m.Cvm.app_id == self._app_row(s, workspace, app).id)
+            if after is not None:  # keyset: names are unique within a workspace
+                query = query.where(m.Cvm.name > after)
+            if limit is not None:
+                query = query.limit(limit)
             return [_cvm_view(c) for c in s.scalars(query).all()]
 
     def find_cvm(self, workspace: WorkspaceRef, key: str) -> CvmView:

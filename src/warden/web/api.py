@@ -8,10 +8,13 @@ Each answer is a model of `warden.web.models`, so /api/openapi.json documents it
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Request, Response
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
@@ -19,7 +22,7 @@ from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from warden.chain.inputs import parse_bytes32, parse_hex
-from warden.errors import Conflict, WardenError
+from warden.errors import BadInput, Conflict, WardenError
 from warden.fleet import store
 from warden.fleet.store import CVM_STATUSES, WorkspaceRef
 from warden.web.models import (
@@ -98,6 +101,52 @@ Plane = Annotated[ControlPlane, Depends(plane_of)]
 
 router = APIRouter(prefix="/api", tags=["control plane"], route_class=WardenRoute, responses=answers(401))
 
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1_000
+
+
+def encode_cursor(key: str | int) -> str:
+    """An opaque cursor: the last item's sort key (name or row id), base64url without padding."""
+    return base64.urlsafe_b64encode(str(key).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> str:
+    """The sort key a cursor of `encode_cursor` carries; anything else is a BadInput (400)."""
+    text = cursor.strip()
+    try:
+        key = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode()
+    except (binascii.Error, ValueError):
+        key = ""
+    if not text or not key or encode_cursor(key) != text:  # only the exact text this server wrote
+        raise BadInput(f"invalid cursor {cursor!r}: pass the `next_cursor` of the previous page as it is")
+    return key
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a list: at most `limit` items after the key `after` (None: from the first)."""
+
+    limit: int
+    after: str | None
+
+    def split(self, fetched: list[Any], key: Callable[[Any], str | int]) -> tuple[list[Any], str | None]:
+        """The page's items and the next page's cursor, from `limit + 1` rows fetched (one more says "more")."""
+        items = fetched[: self.limit]
+        more = len(fetched) > self.limit
+        return items, encode_cursor(key(items[-1])) if more else None
+
+
+def page_of(
+    limit: Annotated[int, Query(description=f"Items per page, 1 to {MAX_LIMIT:,}")] = DEFAULT_LIMIT,
+    cursor: Annotated[str | None, Query(description="`next_cursor` of the previous page; omit for the first")] = None,
+) -> Page:
+    if not 1 <= limit <= MAX_LIMIT:
+        raise BadInput(f"invalid limit {limit}: expected 1 to {MAX_LIMIT:,} items per page")
+    return Page(limit, decode_cursor(cursor) if cursor is not None else None)
+
+
+Paging = Annotated[Page, Depends(page_of)]
+
 
 class NewNode(BaseModel):
     name: str
@@ -141,10 +190,12 @@ def get_workspace(workspace: Workspace) -> WorkspaceAnswer:
     return WorkspaceAnswer(workspace=workspace.name)
 
 
-@router.get("/nodes")
-def list_nodes(workspace: Workspace, plane: Plane) -> NodeList:
-    """Nodes this workspace may deploy to, with their current PPID and device id."""
-    return NodeList.model_validate({"nodes": [n.as_json() for n in plane.fleet.nodes(workspace)]})
+@router.get("/nodes", responses=answers(400))
+def list_nodes(workspace: Workspace, plane: Plane, page: Paging) -> NodeList:
+    """Nodes this workspace may deploy to, with their current PPID and device id; one page, by name."""
+    fetched = plane.fleet.nodes(workspace, after=page.after, limit=page.limit + 1)
+    nodes, next_cursor = page.split(fetched, lambda n: n.name)
+    return NodeList.model_validate({"nodes": [n.as_json() for n in nodes], "next_cursor": next_cursor})
 
 
 @router.post("/nodes", status_code=201, responses=answers(400, 409))
@@ -182,9 +233,19 @@ async def post_attestation(name: str, body: NodeQuote, workspace: Workspace, pla
     return IdentityUpdate.model_validate(update.as_json())
 
 
-@router.get("/apps")
-def list_apps(workspace: Workspace, plane: Plane) -> AppList:
-    return AppList.model_validate({"apps": [a.as_json() for a in plane.fleet.apps(workspace)]})
+@router.get("/apps", responses=answers(400))
+def list_apps(workspace: Workspace, plane: Plane, page: Paging) -> AppList:
+    """The workspace's apps in the order they were registered; one page."""
+    after = _row_id(page.after) if page.after is not None else None
+    fetched = plane.fleet.app_page(workspace, after=after, limit=page.limit + 1)
+    rows, next_cursor = page.split(fetched, lambda row: row[0])
+    return AppList.model_validate({"apps": [app.as_json() for _, app in rows], "next_cursor": next_cursor})
+
+
+def _row_id(key: str) -> int:
+    if not key.isascii() or not key.isdigit():
+        raise BadInput("invalid cursor: pass the `next_cursor` of the previous page of /api/apps as it is")
+    return int(key)
 
 
 @router.post("/apps", status_code=201, responses=answers(400))
@@ -215,10 +276,12 @@ async def get_app_history(app: str, workspace: Workspace, plane: Plane) -> AppHi
     return AppHistory.model_validate({"app": address, "events": events})
 
 
-@router.get("/cvms", responses=answers(404))
-def list_cvms(workspace: Workspace, plane: Plane, app: str | None = None) -> CvmList:
-    """The workspace's CVMs, or only those of `app` (address, name, or one of its CVMs)."""
-    return CvmList.model_validate({"cvms": [c.as_json() for c in plane.fleet.cvms(workspace, app)]})
+@router.get("/cvms", responses=answers(400, 404))
+def list_cvms(workspace: Workspace, plane: Plane, page: Paging, app: str | None = None) -> CvmList:
+    """The workspace's CVMs, or only those of `app` (address, name, or one of its CVMs); one page, by name."""
+    fetched = plane.fleet.cvms(workspace, app, after=page.after, limit=page.limit + 1)
+    cvms, next_cursor = page.split(fetched, lambda c: c.name)
+    return CvmList.model_validate({"cvms": [c.as_json() for c in cvms], "next_cursor": next_cursor})
 
 
 @router.post("/cvms", status_code=201, responses=answers(400, 404))

@@ -24,6 +24,8 @@ from warden.web import models
 DEFAULT_TIMEOUT = 15.0
 CONNECT_TIMEOUT = 5.0
 SHOWN_PROBLEMS = 3  # a malformed answer names this many of its bad fields
+PAGE_SIZE = 1_000  # the server's largest page: every item in as few round trips as it allows
+MAX_PAGES = 100_000  # a server that never stops handing out cursors is a failure, not an endless loop
 
 AnswerT = TypeVar("AnswerT", bound=BaseModel)
 
@@ -88,8 +90,9 @@ class ControlPlaneClient:
     """`GET /api/nodes` and friends; every method returns the server's checked JSON object (or list)."""
 
     def __init__(self, url: str, token: str, *, timeout: float = DEFAULT_TIMEOUT,
-                 transport: httpx.BaseTransport | None = None) -> None:  # fmt: skip
+                 transport: httpx.BaseTransport | None = None, page_size: int = PAGE_SIZE) -> None:  # fmt: skip
         self.url = normalise_url(url)
+        self.page_size = page_size  # items per request when a list method fetches every page
         headers = {"Authorization": f"Bearer {check_token(token)}", "Accept": "application/json"}
         try:
             self._http = httpx.Client(
@@ -155,15 +158,36 @@ class ControlPlaneClient:
                 f"as a {model.__name__} ({_problems(exc)}); is WARDEN_API_URL a warden control plane of this version?"
             ) from None
 
+    def _list(self, model: type[AnswerT], path: str, field: str, limit: int | None,
+              params: dict[str, str] | None = None) -> list[dict[str, Any]]:  # fmt: skip
+        """A list answer's items: one page of `limit`, or (None) every page, following `next_cursor`."""
+        if limit is not None and limit < 1:
+            raise BadInput(f"invalid limit {limit}: expected at least 1 item per page")
+        query = dict(params or {}) | {"limit": str(limit or self.page_size)}
+        items: list[dict[str, Any]] = []
+        seen: set[str] = set()
+        for _ in range(MAX_PAGES):
+            page = self._answer(model, "GET", path, params=query)
+            items.extend(_json(getattr(page, field)))
+            cursor = getattr(page, "next_cursor", None)
+            if limit is not None or cursor is None:
+                return items
+            if cursor in seen:
+                break
+            seen.add(cursor)
+            query["cursor"] = cursor
+        raise OperationFailed(f"the control plane at {self.url} kept answering GET /api{path} with the same page")
+
     # -- workspace and nodes ---------------------------------------------------------------------
 
     def workspace(self) -> str:
         """The workspace the token belongs to."""
         return self._answer(models.WorkspaceAnswer, "GET", "/workspace").workspace
 
-    def nodes(self) -> list[dict[str, Any]]:
-        """Nodes this workspace may deploy to: name, device_id, ppid, region, status, …"""
-        return _json(self._answer(models.NodeList, "GET", "/nodes").nodes)
+    def nodes(self, *, limit: int | None = None) -> list[dict[str, Any]]:
+        """Nodes this workspace may deploy to (name, device_id, ppid, region, status, …), by name: all of them,
+        or the first `limit`."""
+        return self._list(models.NodeList, "/nodes", "nodes", limit)
 
     def node(self, name: str) -> dict[str, Any]:
         """One node with its device-identity `history` (oldest first)."""
@@ -183,8 +207,9 @@ class ControlPlaneClient:
 
     # -- apps ------------------------------------------------------------------------------------
 
-    def apps(self) -> list[dict[str, Any]]:
-        return _json(self._answer(models.AppList, "GET", "/apps").apps)
+    def apps(self, *, limit: int | None = None) -> list[dict[str, Any]]:
+        """The workspace's apps in the order they were registered: all of them, or the first `limit`."""
+        return self._list(models.AppList, "/apps", "apps", limit)
 
     def app(self, key: str) -> dict[str, Any]:
         """An app by address (0x…, app_…) or name: app, name, chain_id, kms."""
@@ -205,8 +230,9 @@ class ControlPlaneClient:
 
     # -- CVMs ------------------------------------------------------------------------------------
 
-    def cvms(self, app: str | None = None) -> list[dict[str, Any]]:
-        return _json(self._answer(models.CvmList, "GET", "/cvms", params={"app": app} if app else None).cvms)
+    def cvms(self, app: str | None = None, *, limit: int | None = None) -> list[dict[str, Any]]:
+        """The workspace's CVMs (or `app`'s) by name: all of them, or the first `limit`."""
+        return self._list(models.CvmList, "/cvms", "cvms", limit, {"app": app} if app else None)
 
     def cvm(self, key: str) -> dict[str, Any]:
         """A CVM by name, UUID or instance id."""

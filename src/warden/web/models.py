@@ -78,6 +78,10 @@ class Answer(BaseModel):
     model_config = ConfigDict(extra="allow")
 
 
+NextCursor = Annotated[str | None, Field(description="Pass as `cursor` for the next page; null on the last page")]
+"""Where a list answer's next page starts (an answer from a server without pages is one last page)."""
+
+
 class ErrorDetail(Answer):
     """Every error answer (401, 404, 409 …): what went wrong, in words a user can act on."""
 
@@ -118,6 +122,7 @@ class NodeDetail(Node):
 
 class NodeList(Answer):
     nodes: list[Node]
+    next_cursor: NextCursor = None
 
 
 class NodeHistory(Answer):
@@ -144,6 +149,7 @@ class App(Answer):
 
 class AppList(Answer):
     apps: list[App]
+    next_cursor: NextCursor = None
 
 
 class DeviceRow(Answer):
@@ -203,3 +209,4 @@ class Cvm(Answer):
 
 class CvmList(Answer):
     cvms: list[Cvm]
+    next_cursor: NextCursor = None
