@@ -110,7 +110,7 @@ def test_drift_is_flagged_and_fixed_in_one_click(browser: Browser, drifted: Demo
         expect(row.locator("button.device-id")).to_have_class("copy mono device-id copied")
         assert page.evaluate("navigator.clipboard.readText()") == new
 
-        row.get_by_role("button", name="Add").click()
+        row.get_by_role("button", name="Add", exact=True).click()
         expect(page.locator(".flash-ok")).to_contain_text("Done: allow prod6")
         page.mouse.move(0, 0)  # no hover highlight in the screenshot
         expect(page.locator("#allowlist-warning")).to_have_count(0)
@@ -146,7 +146,7 @@ def test_actions_work_without_javascript(browser: Browser, drifted: Demo) -> Non
         sign_in(page, base_url, demo.world.token)
         page.goto(f"{base_url}/apps/{demo.app.address}")
         old = f'li.device[data-device-id="0x{demo.devices["prod6-old"].hex()}"]'
-        page.locator(old).get_by_role("button", name="Remove").click()  # a plain form POST, then a redirect
+        page.locator(old).get_by_role("button", name="Remove", exact=True).click()  # a plain form POST, then a redirect
         expect(page).to_have_url(f"{base_url}/apps/{demo.app.address}#device-allowlist")
         expect(page.locator(".flash-ok")).to_contain_text("Done: disallow prod6's former device")
         expect(page.locator(old)).to_have_count(0)  # no longer allowed, and no node has that id any more
