@@ -1,140 +1,110 @@
-"""`warden allow-devices list` on an app with 1,000 allowed devices (plus 500 added then removed) spread
-over 20,000 blocks, read from a node that keeps no old state (like a pruned node).
+"""Reading an app's allowlist history from a provider that limits eth_getLogs to 10,000 blocks.
 
-Measured in one run: warden cold (empty cache), warden warm (local log cache), and a straightforward
-script (eth_getLogs in fixed 1,000-block windows from genesis, one eth_call per device).
-Targets: cold <= 2 s and <= 60 RPC requests; warm <= 0.3 s.
+A real HTTP proxy (tests/support/limited_rpc.py) in front of anvil refuses eth_getLogs over 10,000 blocks
+with -32005 "block range is too large" and presents anvil's short chain 10,000 times longer (anvil_mine
+takes minutes per 10,000 blocks, so a 12M-block chain cannot be mined here): the app is created about
+10M blocks before the head, with 300 adds and 30 removes spread over that span.
 
-The 20,000-block chain takes minutes to mine (anvil's cost per block grows with height), so it is
-built once and kept as an anvil state file in bench/.cache/.
+Measured in one run, counted by the proxy: warden cold (empty cache, learns the limit), warden warm, a plain
+loop of 10,000-block windows from block 0 with one call per HTTP request (a web3.py-style script), and the
+minimum number of windows. Targets: eth_getLogs calls <= 1.05x the minimum, <= 60 HTTP round trips.
 
 Run: .venv/bin/python -m bench.bench_list
 """
 
 from __future__ import annotations
 
-import json
 import tempfile
-import time
 from pathlib import Path
 
-from bench.common import BenchResult
-from warden.chain.abi import DecodedLog
+from tests.support.limited_rpc import LimitedRpc
+
 from warden.chain.app import AppAuth
 from warden.chain.connection import Chain
 from warden.chain.deploy import deploy_kms
+from warden.chain.history import read_history
 from warden.chain.kms import KmsRegistry
 from warden.chain.logcache import LogCache
+from warden.chain.rpc import RpcClient
 from warden.chain.signer import signer_from_key
 from warden.chain.tx import execute, require_success
 from warden.devnet.anvil import DEV_PRIVATE_KEY, start_anvil
-from warden.fleet.devices import list_devices
-from warden.fleet.inventory import Inventory
 
-ALLOWED, REMOVED, BLOCKS = 1_000, 500, 20_000
-CACHE = Path(__file__).resolve().parent / ".cache"
-STATE = CACHE / "list-20k-state.json"
-META = CACHE / "list-20k.json"
+ADDED, REMOVED, LIMIT, SCALE = 300, 30, 10_000, 10_000
+EVENTS = ["DeviceAdded", "DeviceRemoved"]
 
 
 def device(i: int) -> bytes:
     return b"\xd0" + i.to_bytes(31, "big")
 
 
-def build() -> None:
-    """Deploy an app, add 1,500 devices and remove 500 of them, spread over 20,000 blocks."""
-    CACHE.mkdir(exist_ok=True)
-    node = start_anvil(state_path=STATE)
+def build(chain: Chain) -> AppAuth:
+    """An app created about 1,000 node blocks (10M presented blocks) before the head, events spread out."""
+    signer = signer_from_key(DEV_PRIVATE_KEY, "bench")
+    kms = KmsRegistry(chain, deploy_kms(chain, signer).kms)
+    chain.rpc.call("anvil_mine", [hex(190)])
+    (deployed,) = execute(chain, signer, [kms.deploy_app(signer.address)])
+    receipt = require_success(deployed).receipt
+    assert receipt is not None
+    app = AppAuth(chain, kms.app_from_receipt(receipt))
+    writes = [app.add_device(device(i)) for i in range(ADDED)] + [app.remove_device(device(i)) for i in range(REMOVED)]
+    for start in range(0, len(writes), 11):
+        for outcome in execute(chain, signer, writes[start : start + 11]):
+            require_success(outcome)
+        chain.rpc.call("anvil_mine", [hex(30)])
+    return app
+
+
+def plain_loop(url: str, app: AppAuth, chain_id: int) -> int:
+    """A web3.py-style script: 10,000-block windows from block 0, one eth_getLogs per HTTP request."""
+    with RpcClient(url) as rpc:
+        chain = Chain(rpc, chain_id)
+        topics = [["0x" + app.abi.event_topic(n).hex() for n in EVENTS]]
+        head, found = chain.block_number(), 0
+        for start in range(0, head + 1, LIMIT):
+            found += len(chain.get_logs(app.address, start, min(head, start + LIMIT - 1), topics))
+        return found
+
+
+def main() -> None:
+    node = start_anvil()
     try:
-        chain = Chain.connect(node.url, timeout=300)
-        signer = signer_from_key(DEV_PRIVATE_KEY, "bench")
-        kms = KmsRegistry(chain, deploy_kms(chain, signer).kms)
-        (deployed,) = execute(chain, signer, [kms.deploy_app(signer.address)])
-        receipt = require_success(deployed).receipt
-        assert receipt is not None
-        app = AppAuth(chain, kms.app_from_receipt(receipt))
-        writes = [app.add_device(device(i)) for i in range(ALLOWED + REMOVED)]
-        writes += [app.remove_device(device(ALLOWED + i)) for i in range(REMOVED)]
-        rounds = 20
-        gap = -(-(BLOCKS - len(writes) - chain.block_number()) // rounds)  # round up: reach BLOCKS
-        per_round = -(-len(writes) // rounds)
-        for r in range(rounds):
-            print(f"building: round {r + 1}/{rounds}", flush=True)
-            for outcome in execute(chain, signer, writes[r * per_round : (r + 1) * per_round], timeout=300):
-                require_success(outcome)
-            chain.rpc.call("anvil_mine", [hex(gap)])
-        short = BLOCKS - chain.block_number()
-        if short > 0:  # several pipelined writes may share a block
-            chain.rpc.call("anvil_mine", [hex(short)])
-        META.write_text(json.dumps({"app": app.address, "head": chain.block_number()}))
-    finally:
-        node.stop(timeout=120)  # anvil writes the state file on the way out
-
-
-def naive_list(chain: Chain, app: AppAuth, head: int) -> set[bytes]:
-    """What a straightforward script does: fixed windows from genesis, one call per device."""
-    topics = [["0x" + app.abi.event_topic(n).hex() for n in ("DeviceAdded", "DeviceRemoved")]]
-    events: list[DecodedLog] = []
-    for start in range(0, head + 1, 1_000):
-        for log in chain.get_logs(app.address, start, min(head, start + 999), topics):
-            decoded = app.abi.decode_log(log)
-            if decoded:
-                events.append(decoded)
-    candidates = {bytes(e.args["deviceId"]) for e in events if e.event == "DeviceAdded"}
-    return {d for d in candidates if app.is_device_allowed(d)}
-
-
-def run() -> list[BenchResult]:
-    if not (STATE.exists() and META.exists()):
-        build()
-    meta = json.loads(META.read_text())
-    node = start_anvil(state_path=STATE)
-    try:
-        expected = {device(i) for i in range(ALLOWED)}
-
-        def timed_list(cache: LogCache) -> tuple[float, int]:
-            chain = Chain.connect(node.url)
-            began = time.monotonic()
-            allowlist = list_devices(AppAuth.open(chain, meta["app"]), Inventory(), cache)
-            elapsed = time.monotonic() - began
-            assert {d.device_id for d in allowlist.devices} == expected, "wrong device set"
-            requests = chain.rpc.stats.requests
-            chain.close()
-            return elapsed, requests
-
-        with tempfile.TemporaryDirectory() as tmp:
+        chain = Chain.connect(node.url, timeout=120)
+        app = build(chain)
+        proxy = LimitedRpc(node.url, max_log_range=LIMIT, block_scale=SCALE)
+        with proxy, tempfile.TemporaryDirectory() as tmp:
             cache = LogCache(Path(tmp) / "logs.sqlite")
-            cold, cold_requests = timed_list(cache)
-            warm, warm_requests = timed_list(cache)
-
-        chain = Chain.connect(node.url)
-        began = time.monotonic()
-        found = naive_list(chain, AppAuth(chain, meta["app"]), chain.block_number())
-        naive = time.monotonic() - began
-        naive_requests = chain.rpc.stats.requests
-        assert found == expected
-        chain.close()
+            rows = []
+            for label in ("warden cold", "warden warm"):
+                proxy.reset_counts()
+                with RpcClient(proxy.url) as rpc:
+                    history = read_history(AppAuth(Chain(rpc, chain.chain_id), app.address), EVENTS, cache=cache)
+                assert len(history.events) == ADDED + REMOVED, "events lost or counted twice"
+                rows.append((label, proxy.calls["eth_getLogs"], proxy.http_requests, sum(proxy.calls.values())))
+                if label == "warden cold":
+                    created = history.head - sum(history.scan.windows) + 1
+            proxy.reset_counts()
+            found = plain_loop(proxy.url, app, chain.chain_id)
+            assert found == ADDED + REMOVED
+            plain = (
+                "plain 10k-window loop",
+                proxy.calls["eth_getLogs"],
+                proxy.http_requests,
+                sum(proxy.calls.values()),
+            )
+            rows.append(plain)
+            minimum = -(-(history.head - created + 1) // LIMIT)
+        print(f"chain {history.head:,} presented blocks, app created at {created:,}, {ADDED} adds + {REMOVED} removes")
+        print(f"provider limit {LIMIT:,} blocks; minimum windows {minimum:,}")
+        print(f"{'':24}{'eth_getLogs':>12}{'HTTP':>8}{'calls':>8}")
+        for label, logs, http, calls in rows:
+            print(f"{label:24}{logs:>12,}{http:>8,}{calls:>8,}")
+        cold_logs, cold_http = rows[0][1], rows[0][2]
+        print(f"warden cold eth_getLogs / minimum windows: {cold_logs / minimum:.3f} (target <= 1.05)")
+        print(f"plain loop HTTP / warden cold HTTP: {rows[2][2] / cold_http:.1f}x (target warden <= 60)")
     finally:
         node.stop()
-    span = f"{ALLOWED} allowed + {REMOVED} removed over {meta['head']} blocks"
-    return [
-        BenchResult(
-            name="allow-devices list, cold",
-            ours=cold,
-            baseline=naive,
-            baseline_name="fixed windows + one call per device",
-            note=f"{span}; {cold_requests} RPC requests vs {naive_requests}; targets <= 2 s, <= 60 requests",
-        ),
-        BenchResult(
-            name="allow-devices list, warm cache",
-            ours=warm,
-            baseline=cold,
-            baseline_name="warden cold",
-            note=f"{warm_requests} RPC requests; target <= 0.3 s",
-        ),
-    ]
 
 
 if __name__ == "__main__":
-    for result in run():
-        print(result.line())
+    main()

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from tests.support.chain import STRANGER_KEY, THIRD_KEY, deploy_app, send
 from tests.support.cli import Run, assert_clean_error, ok, warden
 from tests.support.flaky_proxy import FlakyProxy
+from tests.support.limited_rpc import LimitedRpc
 from warden.chain.app import AppAuth
 from warden.chain.connection import Chain
 from warden.chain.deploy import deploy_kms
@@ -566,8 +567,8 @@ def mine(chain: Chain, blocks: int) -> None:
 
 
 def answered_log_scans(proxy: FlakyProxy) -> int:
-    """eth_getLogs requests the node answered (each covers at most `max_log_range` blocks)."""
-    return sum(1 for r in proxy.requests_for("eth_getLogs") if r.fault == "pass")
+    """eth_getLogs calls the node answered (each covers at most `max_log_range` blocks; a batch carries many)."""
+    return sum(r.methods.count("eth_getLogs") for r in proxy.requests_for("eth_getLogs") if r.fault == "pass")
 
 
 def test_list_is_complete_through_a_node_refusing_large_log_ranges(
@@ -633,3 +634,21 @@ def test_every_command_has_help_with_an_example() -> None:
         run = warden("allow-devices", command, "--help")
         assert run.exit_code == 0
         assert "Example:" in run.stdout, command
+
+
+def test_a_warm_history_does_not_ask_for_old_block_times_again(
+    anvil: Anvil, chain: Chain, owner: Signer, app: AppAuth
+) -> None:
+    for device in (B, C):
+        send(chain, owner, app.add_device(device))
+    chain.rpc.call("anvil_mine", [hex(100)])  # the events are now deeper than a reorg could reach
+    with LimitedRpc(anvil.url) as proxy:
+        env = {"ETH_RPC_URL": proxy.url}
+        first = ok(warden("allow-devices", "history", app.address, "--json", env=env))
+        cold = set(proxy.blocks_asked)
+        proxy.reset_counts()
+        second = ok(warden("allow-devices", "history", app.address, "--json", env=env))
+        warm = set(proxy.blocks_asked)
+    event_blocks = {e["block"] for e in first["events"]}
+    assert second == first and all(e["time"] for e in first["events"]) and len(event_blocks) == 3
+    assert event_blocks <= cold and not event_blocks & warm, (cold, warm)  # their times now come from the cache

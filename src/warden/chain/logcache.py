@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from warden.chain.provider_limits import ProviderLimits
+
 REORG_DEPTH = 64
 
 
@@ -35,6 +37,14 @@ class LogCache:
         db = sqlite3.connect(self.path, timeout=2)
         db.execute(
             "CREATE TABLE IF NOT EXISTS scans (key TEXT PRIMARY KEY, scanned_to INTEGER, block_hash TEXT, logs TEXT)"
+        )
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS limits"
+            " (endpoint TEXT PRIMARY KEY, max_range INTEGER, max_batch INTEGER, batches INTEGER)"
+        )
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS block_times"
+            " (chain TEXT, number INTEGER, timestamp INTEGER, PRIMARY KEY (chain, number))"
         )
         return db
 
@@ -62,5 +72,52 @@ class LogCache:
         try:
             with self._connect() as db:
                 db.execute("DELETE FROM scans WHERE key = ?", (key,))
+        except sqlite3.Error:
+            pass
+
+    def get_limits(self, endpoint: str) -> ProviderLimits | None:
+        """What was learned about an endpoint (see `provider_limits.endpoint_key`) on an earlier run."""
+        try:
+            with self._connect() as db:
+                row = db.execute(
+                    "SELECT max_range, max_batch, batches FROM limits WHERE endpoint = ?", (endpoint,)
+                ).fetchone()
+        except sqlite3.Error:
+            return None
+        return None if row is None else ProviderLimits(row[0], row[1], bool(row[2]))
+
+    def put_limits(self, endpoint: str, limits: ProviderLimits) -> None:
+        try:
+            with self._connect() as db:
+                db.execute(
+                    "INSERT OR REPLACE INTO limits VALUES (?, ?, ?, ?)",
+                    (endpoint, limits.max_range, limits.max_batch, int(limits.batches)),
+                )
+        except sqlite3.Error:
+            pass
+
+    def get_block_times(self, chain: str, numbers: list[int]) -> dict[int, int]:
+        """Cached timestamps of the given blocks of one chain (`chain`: chain id and genesis hash)."""
+        found: dict[int, int] = {}
+        try:
+            with self._connect() as db:
+                for start in range(0, len(numbers), 500):
+                    chunk = numbers[start : start + 500]
+                    marks = ",".join("?" * len(chunk))
+                    rows = db.execute(
+                        f"SELECT number, timestamp FROM block_times WHERE chain = ? AND number IN ({marks})",
+                        (chain, *chunk),
+                    )
+                    found.update({int(n): int(t) for n, t in rows})
+        except sqlite3.Error:
+            return {}
+        return found
+
+    def put_block_times(self, chain: str, times: dict[int, int]) -> None:
+        try:
+            with self._connect() as db:
+                db.executemany(
+                    "INSERT OR REPLACE INTO block_times VALUES (?, ?, ?)", [(chain, n, t) for n, t in times.items()]
+                )
         except sqlite3.Error:
             pass

@@ -14,8 +14,7 @@ from typing import Any
 
 from warden.chain.allowlist import current_members, device_spec, membership
 from warden.chain.app import AppAuth
-from warden.chain.connection import Chain
-from warden.chain.history import History, read_history
+from warden.chain.history import History, block_times, read_history
 from warden.chain.inputs import HEX_DIGITS, hex0x, parse_bytes32
 from warden.chain.logcache import LogCache
 from warden.errors import BadInput
@@ -101,7 +100,7 @@ def history_json(
     events = device_history(app, cache).events
     if limit is not None:
         events = events[-limit:] if limit > 0 else []
-    times = block_times(app.chain, sorted({e.block_number for e in events}))
+    times = block_times(app.chain, sorted({e.block_number for e in events}), cache)
     former = inventory.former_names()
     rows = []
     for event in events:
@@ -119,18 +118,6 @@ def history_json(
             }
         )
     return rows
-
-
-def block_times(chain: Chain, blocks: Sequence[int], batch_size: int = 200) -> dict[int, int]:
-    """Block timestamps (unix seconds), fetched in batches."""
-    times: dict[int, int] = {}
-    for start in range(0, len(blocks), batch_size):
-        chunk = blocks[start : start + batch_size]
-        answers = chain.rpc.batch([("eth_getBlockByNumber", [hex(b), False]) for b in chunk])
-        for number, block in zip(chunk, answers, strict=True):
-            if isinstance(block, dict):
-                times[number] = int(block["timestamp"], 16)
-    return times
 
 
 def resolve_devices(items: Sequence[str], inventory: Inventory, source: str = "the inventory") -> list[DeviceTarget]:

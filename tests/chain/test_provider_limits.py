@@ -1,0 +1,175 @@
+"""The scanner against provider limits: refused ranges, capped and refused batches, 429s, a pruned node.
+
+A real HTTP proxy (tests/support/limited_rpc.py) sits in front of a private anvil; every scan must return
+exactly anvil's own full-range answer: nothing lost, nothing counted twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.chain import send
+from tests.support.limited_rpc import LimitedRpc
+from warden.chain.app import AppAuth
+from warden.chain.connection import Chain
+from warden.chain.deploy import deploy_kms
+from warden.chain.events import LogScanner
+from warden.chain.history import block_times, read_history
+from warden.chain.kms import KmsRegistry
+from warden.chain.logcache import LogCache
+from warden.chain.provider_limits import ProviderLimits, batch_in_message, range_in_message
+from warden.chain.rpc import RpcClient, RpcError
+from warden.chain.signer import Signer
+from warden.devnet.anvil import start_anvil
+
+CAP = 40  # the proxy's eth_getLogs range limit (scaled down: anvil_mine slows with height)
+GAP = 45
+DEVICES = 12
+
+
+@dataclass(frozen=True)
+class Node:
+    url: str
+    chain: Chain
+    app: AppAuth
+    created: int
+    head: int
+
+
+@pytest.fixture(scope="module")
+def node(owner: Signer) -> Iterator[Node]:
+    anvil = start_anvil()
+    chain = Chain.connect(anvil.url)
+    try:
+        kms = KmsRegistry.open(chain, deploy_kms(chain, owner).kms)
+        chain.rpc.call("anvil_mine", [hex(GAP)])
+        created = send(chain, owner, kms.deploy_app(owner.address))
+        assert created.receipt is not None and created.block_number is not None
+        app = AppAuth.open(chain, kms.app_from_receipt(created.receipt))
+        for i in range(DEVICES):
+            chain.rpc.call("anvil_mine", [hex(GAP)])
+            send(chain, owner, app.add_device(i.to_bytes(32, "big")))
+        chain.rpc.call("anvil_mine", [hex(100)])
+        yield Node(anvil.url, chain, app, created.block_number, chain.block_number())
+    finally:
+        chain.close()
+        anvil.stop()
+
+
+def through(proxy: LimitedRpc, node: Node) -> Chain:
+    return Chain(RpcClient(proxy.url, backoff=0.001, retries=4), node.chain.chain_id)
+
+
+def expected_logs(node: Node) -> list[Any]:
+    return node.chain.get_logs(node.app.address, 0, node.head)
+
+
+def scan(chain: Chain, node: Node, **options: Any) -> tuple[list[Any], LogScanner]:
+    scanner = LogScanner(chain, node.app.address, fast_seconds=60, **options)
+    return scanner.scan(0, node.head), scanner
+
+
+def test_error_messages_name_their_limits() -> None:
+    assert range_in_message(RpcError(-32602, "exceed maximum block range: 50000")) == 50_000
+    assert range_in_message(RpcError(-32600, "You can make eth_getLogs requests with up to a 2K block range")) == 2_000
+    assert range_in_message(RpcError(-32005, "eth_getLogs is limited to a 10,000 range")) == 10_000
+    assert range_in_message(RpcError(-32005, "block range is too large")) is None
+    assert range_in_message(RpcError(-32005, "query returned more than 10000 results")) is None
+    assert batch_in_message(RpcError(-32600, "batch size too large, max 100")) == 100
+
+
+def test_an_unnamed_range_limit_is_learned_and_used_in_batches(node: Node) -> None:
+    with LimitedRpc(node.url, max_log_range=CAP) as proxy:
+        chain = through(proxy, node)
+        logs, scanner = scan(chain, node, window=8, batch_size=50)
+
+        assert logs == expected_logs(node)
+        assert scanner.limits.max_range is not None
+        assert CAP * 0.9 <= scanner.limits.max_range <= CAP
+        assert sum(scanner.stats.windows) == node.head + 1
+        assert scanner.stats.refusals <= 5
+        # once learned, the rest goes in batches: far fewer round trips than windows
+        assert proxy.http_requests < len(scanner.stats.windows) // 2
+
+
+def test_a_known_limit_needs_no_probing(node: Node) -> None:
+    with LimitedRpc(node.url, max_log_range=CAP) as proxy:
+        logs, scanner = scan(through(proxy, node), node, batch_size=10, limits=ProviderLimits(max_range=CAP))
+
+        assert logs == expected_logs(node)
+        assert scanner.stats.refusals == 0
+        windows = -(-(node.head + 1) // CAP)
+        assert proxy.calls["eth_getLogs"] == windows
+        assert proxy.http_requests == -(-windows // 10)
+
+
+def test_a_capped_batch_size_is_learned(node: Node) -> None:
+    with LimitedRpc(node.url, max_log_range=CAP, max_batch=3) as proxy:
+        logs, scanner = scan(through(proxy, node), node, batch_size=50, limits=ProviderLimits(max_range=CAP))
+
+        assert logs == expected_logs(node)
+        assert scanner.limits.max_batch == 3
+        assert scanner.stats.batch_refusals == 1
+
+
+def test_a_provider_without_batches_gets_single_calls(node: Node) -> None:
+    with LimitedRpc(node.url, max_log_range=CAP, batches=False) as proxy:
+        logs, scanner = scan(through(proxy, node), node, window=8, batch_size=50)
+
+        assert logs == expected_logs(node)
+        assert scanner.limits.batches is False
+        assert scanner.stats.batch_refusals == 1
+        # after the one refused batch, one call per HTTP request
+        assert proxy.http_requests - 1 == len(scanner.stats.windows) + scanner.stats.refusals
+
+
+def test_http_429_is_retried_and_nothing_is_lost(node: Node) -> None:
+    with LimitedRpc(node.url, max_log_range=CAP, throttle_every=3) as proxy:
+        logs, _ = scan(through(proxy, node), node, batch_size=4, limits=ProviderLimits(max_range=CAP))
+
+        assert logs == expected_logs(node)
+        assert proxy.throttled > 0
+
+
+def test_learned_limits_are_remembered_per_endpoint(node: Node, tmp_path: Path) -> None:
+    cache = LogCache(tmp_path / "logs.sqlite")
+    with LimitedRpc(node.url, max_log_range=CAP, max_batch=5) as proxy:
+        cold = read_history(AppAuth(through(proxy, node), node.app.address), ["DeviceAdded"], cache=cache)
+        # another event set is not in the log cache, but the endpoint's limits are
+        other = read_history(AppAuth(through(proxy, node), node.app.address), ["OwnershipTransferred"], cache=cache)
+
+    assert len(cold.events) == DEVICES
+    assert cold.scan.refusals > 0 and cold.scan.batch_refusals > 0
+    assert cold.scan.creation == "bisection"
+    assert other.scan.refusals == 0 and other.scan.batch_refusals == 0
+    assert [e.event for e in other.events] == ["OwnershipTransferred"]
+
+
+def test_a_pruned_node_scans_from_the_given_block(node: Node) -> None:
+    with LimitedRpc(node.url, max_log_range=CAP, state_from=node.head - 5) as proxy:
+        app = AppAuth(through(proxy, node), node.app.address)
+        history = read_history(app, ["DeviceAdded"], from_block=node.created - 3)
+
+    assert history.scan.creation.startswith("pruned node")
+    assert f"block {node.created - 3}" in history.scan.creation
+    assert len(history.events) == DEVICES
+    assert sum(history.scan.windows) == node.head - (node.created - 3) + 1
+
+
+def test_block_times_are_cached(node: Node, tmp_path: Path) -> None:
+    cache = LogCache(tmp_path / "logs.sqlite")
+    blocks = [node.created, node.created + GAP, node.head]
+    with LimitedRpc(node.url) as proxy:
+        chain = through(proxy, node)
+        first = block_times(chain, blocks, cache)
+        proxy.reset_counts()
+        second = block_times(chain, blocks, cache)
+
+    assert first == second == block_times(node.chain, blocks)
+    # the old blocks come from the cache; only the one near the head (reorg depth) is asked again
+    assert proxy.calls["eth_getBlockByNumber"] == 1 + 1  # genesis (chain key) + the head block
