@@ -14,12 +14,11 @@ from warden.chain.inputs import hex0x, parse_bytes32
 from warden.changes.asked import device_changes
 from warden.changes.flow import Delivery
 from warden.cli.changes import Writer
-from warden.cli.common import JsonOption, emit, flag, new_app, note, stdout
+from warden.cli.common import emit, flag, new_app, note, stdout
 from warden.cli.connect import kms_for
-from warden.cli.nodes import AllOption, LimitOption, page_limit
 from warden.cli.options import (
-    ControlPlaneOptions,
     FleetWriteOptions,
+    ListOptions,
     ReplicaOptions,
     grouped,
 )
@@ -101,19 +100,13 @@ AppOption = Annotated[str | None, flag("--app", "Only this app's CVMs (address o
 
 @app.command("ls")
 @grouped
-def ls_command(
-    plane: ControlPlaneOptions,
-    app_key: AppOption = None,
-    limit: LimitOption = None,
-    every: AllOption = False,
-    json_out: JsonOption = False,
-) -> None:
+def ls_command(listing: ListOptions, app_key: AppOption = None) -> None:
     """Every CVM of the workspace, by name: node, app, status, and whether its node's device is allowed.
 
     Example: warden cvms ls --app shared-key-demo --json
     """
-    first = page_limit(limit, every)
-    with plane.client() as client:
+    first = listing.first()
+    with listing.plane.client() as client:
         cvms = client.cvms(app_key, limit=first)
 
     def human() -> None:
@@ -131,7 +124,7 @@ def ls_command(
         if stranded:
             note(f"the app does not allow the device of the node under: {', '.join(stranded)} (see status_reason)")
 
-    emit(json_out, {"cvms": cvms}, human)
+    emit(listing.json_out, {"cvms": cvms}, human)
 
 
 app.command("list", hidden=True)(ls_command)

@@ -8,25 +8,12 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from warden.cli.common import JsonOption, emit, flag, new_app, rows_table, stdout
-from warden.cli.options import ControlPlaneOptions, grouped
-from warden.errors import BadInput
+from warden.cli.common import JsonOption, emit, new_app, rows_table, stdout
+from warden.cli.options import ControlPlaneOptions, ListOptions, grouped
 
 app = new_app("nodes", "The nodes this workspace may deploy to: current PPID, device id and identity history.")
 
 NodeArgument = Annotated[str, typer.Argument(metavar="NAME", help="Node name, as `warden nodes ls` shows it.")]
-LimitOption = Annotated[int | None, flag("--limit", "Only the first N (one page of the control plane's list).",
-                                         metavar="N")]  # fmt: skip
-AllOption = Annotated[bool, flag("--all", "Every one, page after page [the default].")]
-
-
-def page_limit(limit: int | None, every: bool) -> int | None:
-    """What `--limit N` / `--all` ask the control plane's lists for: one page of N, or (None) every page."""
-    if limit is not None and every:
-        raise BadInput("--limit and --all contradict each other: pass one of them")
-    if limit is not None and limit < 1:
-        raise BadInput(f"invalid --limit {limit}: expected 1 or more")
-    return limit
 
 
 def when(seconds: Any) -> str:
@@ -42,21 +29,19 @@ def shown(value: Any) -> str:
 
 @app.command("ls")
 @grouped
-def ls_command(
-    plane: ControlPlaneOptions, limit: LimitOption = None, every: AllOption = False, json_out: JsonOption = False
-) -> None:
+def ls_command(listing: ListOptions) -> None:
     """One row per node, by name: name, region, current device id (sha256 of the PPID), PPID, status.
 
     Example: warden nodes ls --json
     """
-    first = page_limit(limit, every)
-    with plane.client() as client:
+    first = listing.first()
+    with listing.plane.client() as client:
         nodes = client.nodes(limit=first)
 
     columns = ("name", "region", "device_id", "ppid", "status")
     rows = [[shown(node.get(k)) for k in columns] for node in nodes]
     empty = "no node: this workspace may not deploy to any node yet"
-    emit(json_out, {"nodes": nodes}, rows_table(columns, rows, empty))
+    emit(listing.json_out, {"nodes": nodes}, rows_table(columns, rows, empty))
 
 
 app.command("list", hidden=True)(ls_command)

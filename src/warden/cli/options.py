@@ -284,6 +284,29 @@ class ServiceOptions:
     port: PortOption = 8000
 
 
+LIMIT_HELP = "Only the first N (one page of the control plane's list)."
+LimitOption = Annotated[int | None, typer.Option("--limit", metavar="N", help=LIMIT_HELP)]
+AllFlag = Annotated[bool, typer.Option("--all", help="Every one, page after page [the default].")]
+
+
+@option_group
+class ListOptions:
+    """A control-plane listing: where it is, how much of it (--limit N or --all), and --json."""
+
+    plane: ControlPlaneOptions
+    limit: LimitOption = None
+    every: AllFlag = False
+    json_out: JsonOption = False
+
+    def first(self) -> int | None:
+        """What to ask the control plane's list for: one page of N, or (None) every page."""
+        if self.limit is not None and self.every:
+            raise BadInput("--limit and --all contradict each other: pass one of them")
+        if self.limit is not None and self.limit < 1:
+            raise BadInput(f"invalid --limit {self.limit}: expected 1 or more")
+        return self.limit
+
+
 # -- one command's own options, grouped so its function stays short ---------------------------------------
 
 DeviceIdsOption = Annotated[
