@@ -20,7 +20,6 @@ import json
 import math
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import tempfile
@@ -33,6 +32,7 @@ from typing import Any
 
 import httpx
 from tests.support.http_server import serve
+from tests.support.processes import answers_health, free_port, wait_until
 
 from bench.common import BenchResult
 from warden.chain.app import BootCheck
@@ -177,9 +177,7 @@ WORKERS_LEVEL = (32, 300)
 
 def serve_process(kms: KmsRegistry, rpc_url: str, files: Path, workers: int) -> tuple[subprocess.Popen[str], str]:
     """`warden kms serve --workers N` on a free port, up and answering /health."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     process = subprocess.Popen(
         [WARDEN, "kms", "serve", "--port", str(port), "--workers", str(workers), "--kms", kms.address,
          "--rpc-url", rpc_url, "--root-ca", str(files / "root.der"), "--collateral", str(files / "collateral.json"),
@@ -187,15 +185,12 @@ def serve_process(kms: KmsRegistry, rpc_url: str, files: Path, workers: int) -> 
         env={**os.environ, "WARDEN_HOME": str(files / "home")}, stderr=subprocess.DEVNULL, text=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/health").status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
-    process.kill()
-    raise RuntimeError(f"kms serve --workers {workers} did not come up")
+    try:
+        wait_until(lambda: answers_health(url), seconds=30, interval=0.1)
+    except AssertionError:
+        process.kill()
+        raise RuntimeError(f"kms serve --workers {workers} did not come up") from None
+    return process, url
 
 
 def workers_levels(kms: KmsRegistry, rpc_url: str, files: Path, prepared: list[Prepared]) -> dict[int, Level]:

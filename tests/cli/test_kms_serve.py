@@ -15,7 +15,7 @@ import httpx
 
 from tests.support.cli import WARDEN_ENV, assert_clean_error, warden
 from tests.support.flaky_proxy import FlakyProxy
-from tests.support.processes import free_port
+from tests.support.processes import answers_health, children_of, free_port
 from warden.chain.kms import KmsRegistry
 from warden.devnet.anvil import Anvil
 from warden.tee.collateral import collateral_json
@@ -40,11 +40,9 @@ def run_kms(
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/health").status_code == 200:
-                return process, url
-        except httpx.HTTPError:
-            time.sleep(0.1)
+        if answers_health(url):
+            return process, url
+        time.sleep(0.1)
     process.kill()
     raise AssertionError(f"kms serve did not come up: {process.stderr.read() if process.stderr else ''}")
 
@@ -113,19 +111,6 @@ def test_serve_starts_with_the_rpc_down_and_recovers_without_a_restart(
     assert "the chain does not answer yet" in err
     assert err.count("refuses connections") == 1 and "answers again" in err
     assert secret not in err
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def test_workers_are_separate_processes_serving_the_same_root_keys(

@@ -11,21 +11,8 @@ from pathlib import Path
 import httpx
 
 from tests.support.cli import WARDEN_ENV
-from tests.support.processes import free_port, wait_until
+from tests.support.processes import answers_health, children_of, free_port, wait_until
 from warden.devnet.anvil import Anvil
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def test_two_workers_share_the_database_and_accept_each_others_tokens(anvil: Anvil, tmp_path: Path) -> None:
@@ -36,14 +23,8 @@ def test_two_workers_share_the_database_and_accept_each_others_tokens(anvil: Anv
     process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     url = f"http://127.0.0.1:{port}"
 
-    def up() -> bool:
-        try:
-            return httpx.get(url + "/health", timeout=2).status_code == 200
-        except httpx.HTTPError:
-            return False
-
     try:
-        wait_until(up, seconds=30)
+        wait_until(lambda: answers_health(url), seconds=30)
         wait_until(lambda: len(children_of(process.pid)) >= 2, seconds=30)
         token = (tmp_path / "home" / "api-token").read_text().strip()
         headers = {"Authorization": f"Bearer {token}", "Connection": "close"}

@@ -12,7 +12,10 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
+
+import httpx
 
 
 def free_port() -> int:
@@ -34,6 +37,28 @@ def wait_until(condition: Callable[[], bool], seconds: float = 20.0, interval: f
     while not condition():
         assert time.monotonic() < deadline, "condition never held"
         time.sleep(interval)
+
+
+def answers_health(url: str) -> bool:
+    """Whether a service at `url` is up: GET /health answers 200."""
+    try:
+        return httpx.get(url + "/health", timeout=2).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (a server's workers), from /proc."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.append(int(entry.name))
+    return found
 
 
 @dataclass
