@@ -35,6 +35,7 @@ const ARTIFACTS = {
   DstackApp: ["src/DstackApp.sol", RUNTIME_DIR],
   DstackKms: ["src/DstackKms.sol", RUNTIME_DIR],
   ERC1967Proxy: ["@openzeppelin/contracts/proxy/ERC1967/ERC1967Proxy.sol", RUNTIME_DIR],
+  Multicall: ["src/Multicall.sol", RUNTIME_DIR],
   DstackAppNext: ["test/DstackAppNext.sol", TEST_DIR],
   DstackKmsNext: ["test/DstackKmsNext.sol", TEST_DIR],
 };

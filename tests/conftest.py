@@ -17,7 +17,7 @@ from warden.chain.connection import Chain
 from warden.chain.deploy import KmsDeployment, deploy_kms
 from warden.chain.kms import KmsRegistry
 from warden.chain.signer import Signer, signer_from_key
-from warden.devnet.anvil import DEV_PRIVATE_KEY, Anvil, start_anvil
+from warden.devnet.anvil import DEV_PRIVATE_KEY, Anvil, install_multicall, start_anvil
 
 
 @pytest.fixture(scope="session")
@@ -32,6 +32,7 @@ def anvil() -> Iterator[Anvil]:
 @pytest.fixture(scope="session")
 def chain(anvil: Anvil) -> Iterator[Chain]:
     connection = Chain.connect(anvil.url)
+    install_multicall(connection)
     try:
         yield connection
     finally:

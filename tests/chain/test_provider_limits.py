@@ -161,9 +161,29 @@ def test_a_pruned_node_scans_from_the_given_block(node: Node) -> None:
     assert sum(history.scan.windows) == node.head - (node.created - 3) + 1
 
 
-def test_block_times_are_cached(node: Node, tmp_path: Path) -> None:
+def test_a_pruned_node_finds_the_start_from_the_kms_factory_event(node: Node) -> None:
+    # no state at old blocks, but the provider answers a wide topic-filtered eth_getLogs
+    with LimitedRpc(node.url, state_from=node.head - 5) as proxy:
+        history = read_history(AppAuth(through(proxy, node), node.app.address), ["DeviceAdded"])
+
+    assert history.scan.creation.startswith("pruned node")
+    assert f"block {node.created}" in history.scan.creation and "KMS factory" in history.scan.creation
+    assert len(history.events) == DEVICES
+    assert sum(history.scan.windows) == node.head - node.created + 1
+
+
+def test_a_pruned_node_behind_a_range_limit_says_how_to_start_later(node: Node) -> None:
+    with LimitedRpc(node.url, max_log_range=CAP, state_from=node.head - 5) as proxy:
+        history = read_history(AppAuth(through(proxy, node), node.app.address), ["DeviceAdded"])
+
+    assert "from block 0" in history.scan.creation and "--from-block" in history.scan.creation
+    assert len(history.events) == DEVICES
+
+
+def test_block_times_are_cached_by_block_hash(node: Node, tmp_path: Path) -> None:
     cache = LogCache(tmp_path / "logs.sqlite")
-    blocks = [node.created, node.created + GAP, node.head]
+    numbers = [node.created, node.created + GAP, node.head]
+    blocks = [(n, node.chain.rpc.call("eth_getBlockByNumber", [hex(n), False])["hash"]) for n in numbers]
     with LimitedRpc(node.url) as proxy:
         chain = through(proxy, node)
         first = block_times(chain, blocks, cache)
@@ -171,5 +191,7 @@ def test_block_times_are_cached(node: Node, tmp_path: Path) -> None:
         second = block_times(chain, blocks, cache)
 
     assert first == second == block_times(node.chain, blocks)
-    # the old blocks come from the cache; only the one near the head (reorg depth) is asked again
-    assert proxy.calls["eth_getBlockByNumber"] == 1 + 1  # genesis (chain key) + the head block
+    assert sorted(first) == numbers
+    assert proxy.http_requests == 0  # every time from the cache, the newest block's too (a hash never changes)
+    # another block at the same height (another chain, or after a reorg) is not answered from the cache
+    assert cache.get_block_times(["0x" + "ab" * 32]) == {}

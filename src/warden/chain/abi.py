@@ -45,6 +45,7 @@ class DecodedLog:
     block_number: int
     tx_hash: str
     log_index: int
+    block_hash: str = ""
 
 
 class ContractAbi:
@@ -134,6 +135,7 @@ class ContractAbi:
             block_number=int(str(log["blockNumber"]), 16),
             tx_hash=str(log["transactionHash"]),
             log_index=int(str(log["logIndex"]), 16),
+            block_hash=str(log.get("blockHash") or ""),
         )
 
     # -- reverts ---------------------------------------------------------------------------------

@@ -8,18 +8,16 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from warden.chain.app import AppAuth
 from warden.chain.contract import Contract
-from warden.chain.history import read_history
+from warden.chain.history import read_history, remember_limits
 from warden.chain.inputs import hex0x
 from warden.chain.kms import KmsRegistry
-from warden.chain.logcache import LogCache
+from warden.chain.logcache import ScanCache
 from warden.chain.tx import TxRequest
 from warden.errors import BadInput
-
-BATCH_SIZE = 500  # calls per JSON-RPC batch: large enough to be fast, small enough for public nodes
 
 SetKind = Literal["device", "compose-hash", "os-image"]
 
@@ -75,9 +73,11 @@ def current_members(
     events: Sequence[str],
     added_event: str,
     arg: str,
-    cache: LogCache | None = None,
-) -> tuple[list[Member], int]:
-    """Every id the contract's own `added_event`s name that is still in the set at the head, and the head.
+    cache: ScanCache | None = None,
+    also: Sequence[tuple[str, Sequence[Any]]] = (),
+) -> tuple[list[Member], int, list[Any]]:
+    """Every id the contract's own `added_event`s name that is still in the set at the head, the head, and
+    the answers of the `also` views of the same contract at that head (asked with the membership check).
 
     `events` are the event names read (the same list for a set's listing and its history shares one cache).
     """
@@ -87,8 +87,14 @@ def current_members(
         if event.event == added_event:
             last_added[bytes(event.args[arg])] = (event.block_number, event.tx_hash)
     ids = list(last_added)
-    present = membership(spec, ids, block=history.head)
-    return [Member(i, *last_added[i]) for i, ok in zip(ids, present, strict=True) if ok], history.head
+    answers = spec.contract.call_many([*((spec.getter, (i,)) for i in ids), *also], block=history.head)
+    remember_limits(spec.contract.chain, cache)
+    for answer in answers:
+        if isinstance(answer, Exception):
+            raise answer
+    present = answers[: len(ids)]
+    members = [Member(i, *last_added[i]) for i, ok in zip(ids, present, strict=True) if ok]
+    return members, history.head, answers[len(ids) :]
 
 
 def reject_duplicates(ids: Sequence[bytes], what: str) -> None:
@@ -100,14 +106,12 @@ def reject_duplicates(ids: Sequence[bytes], what: str) -> None:
 
 
 def membership(spec: AllowlistSpec, ids: Sequence[bytes], block: int | str = "latest") -> list[bool]:
-    """Whether each id is currently in the set, in batch requests of BATCH_SIZE calls."""
+    """Whether each id is currently in the set (Multicall3 where deployed, else batched calls)."""
     found: list[bool] = []
-    for start in range(0, len(ids), BATCH_SIZE):
-        chunk = ids[start : start + BATCH_SIZE]
-        for answer in spec.contract.call_many([(spec.getter, (i,)) for i in chunk], block=block):
-            if isinstance(answer, Exception):
-                raise answer
-            found.append(bool(answer))
+    for answer in spec.contract.call_many([(spec.getter, (i,)) for i in ids], block=block):
+        if isinstance(answer, Exception):
+            raise answer
+        found.append(bool(answer))
     return found
 
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from warden.chain.abi import ContractAbi, decode_revert
+from warden.chain.provider_limits import ProviderLimits
 from warden.chain.rpc import RpcClient, RpcError, redact_url
 from warden.errors import BadInput, OperationFailed
 
@@ -71,6 +72,8 @@ class Chain:
     def __init__(self, rpc: RpcClient, chain_id: int) -> None:
         self.rpc = rpc
         self.chain_id = chain_id
+        self.limits = ProviderLimits()  # what this endpoint accepts: given (a profile), learned, or cached
+        self.scan_from: int | None = None  # where history scans start when the node is pruned (--from-block)
 
     @classmethod
     def connect(

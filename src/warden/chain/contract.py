@@ -7,8 +7,9 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
-from warden.chain.abi import ContractAbi
+from warden.chain.abi import ContractAbi, decode_revert
 from warden.chain.connection import Chain, ContractReverted, as_revert
+from warden.chain.multicall import Reverted, read_views
 from warden.chain.rpc import RpcError
 from warden.chain.tx import TxRequest
 
@@ -29,23 +30,20 @@ class Contract:
         return self.abi.decode_output(fn, self.chain.call(self.address, data, block=block, abi=self.abi), len(args))
 
     def call_many(self, calls: Sequence[tuple[str, Sequence[Any]]], block: int | str = "latest") -> list[Any]:
-        """Several view calls in one JSON-RPC batch; a reverted call yields its ContractReverted."""
-        block_tag = hex(block) if isinstance(block, int) else block
-        requests = [
-            (
-                "eth_call",
-                [{"to": self.address, "data": "0x" + self.abi.encode_call(fn, *args).hex()}, block_tag],
-            )
-            for fn, args in calls
-        ]
+        """Several view calls in as few round trips as the provider allows (Multicall3 where deployed, else a
+        JSON-RPC batch); a reverted call yields its ContractReverted."""
+        views = [(self.address, self.abi.encode_call(fn, *args)) for fn, args in calls]
         results: list[Any] = []
-        for (fn, args), raw in zip(calls, self.chain.rpc.batch(requests), strict=True):
-            if isinstance(raw, RpcError):
+        for (fn, args), raw in zip(calls, read_views(self.chain, views, block), strict=True):
+            if isinstance(raw, Reverted):
+                reason = decode_revert(raw.data, self.abi) if raw.data else None
+                results.append(ContractReverted(reason or "reverted without a reason", raw.data))
+            elif isinstance(raw, RpcError):
                 results.append(as_revert(raw, self.abi))
             elif isinstance(raw, Exception):
                 raise raw
             else:
-                results.append(self.abi.decode_output(fn, bytes.fromhex(str(raw)[2:]), len(args)))
+                results.append(self.abi.decode_output(fn, raw, len(args)))
         return results
 
     def request(self, fn: str, *args: Any, label: str | None = None) -> TxRequest:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +30,7 @@ from warden.chain.rpc import RpcError, RpcUnavailable
 from warden.errors import BadInput, OperationFailed
 
 DEFAULT_BATCH = 50  # windows per JSON-RPC batch until the provider says less
+IN_FLIGHT = 4  # batches sent at once (halved while the provider answers 429)
 
 
 def find_creation_block(
@@ -94,8 +96,8 @@ class LogScanner:
 
     Until the node's range limit is known the scanner probes one window at a time (doubling while answers
     come quickly, narrowing on refusals, using the limit the error names when it names one); once it is
-    known it sends `batch_size` windows per JSON-RPC batch. `limits` (shared with the caller, who may
-    persist it) receives what was learned and may carry values given from outside.
+    known it sends `batch_size` windows per JSON-RPC batch, `in_flight` batches at once. `limits` (shared
+    with the caller, who may persist it) receives what was learned and may carry values given from outside.
     """
 
     chain: Chain
@@ -106,6 +108,7 @@ class LogScanner:
     max_window: int = 100_000
     fast_seconds: float = 0.5
     batch_size: int = 1
+    in_flight: int = IN_FLIGHT
     limits: ProviderLimits = field(default_factory=ProviderLimits)
     stats: ScanStats = field(default_factory=ScanStats)
 
@@ -155,35 +158,62 @@ class LogScanner:
         return end + 1
 
     def _batch(self, start: int, to_block: int, logs: list[dict[str, Any]]) -> int:
-        ranges: list[tuple[int, int]] = []
+        """Up to `in_flight` batches of `batch_size` windows at once; answers are taken in block order, and
+        at the first refusal everything after it is dropped and asked again (nothing counted twice)."""
+        groups: list[list[tuple[int, int]]] = []
         low = start
-        while low <= to_block and len(ranges) < self.batch_size:
-            ranges.append((low, min(to_block, low + self.window - 1)))
-            low = ranges[-1][1] + 1
-        calls = [("eth_getLogs", [self._query(a, b)]) for a, b in ranges]
-        self.stats.round_trips += 1
-        self.stats.requests += len(calls)
-        try:
-            answers = self.chain.rpc.batch(calls)
-        except (RpcError, RpcUnavailable) as exc:
-            if isinstance(exc, RpcUnavailable) and "HTTP 4" not in str(exc):
-                raise
-            self._refuse_batch(len(calls), exc)
-            return start
-        if answers and all(isinstance(a, Exception) and _is_batch_refusal(a) for a in answers):
-            self._refuse_batch(len(calls), answers[0])
-            return start
-        for (a, b), answer in zip(ranges, answers, strict=True):
-            if isinstance(answer, Exception):
-                if not is_range_refusal(answer):
-                    raise answer
-                self._narrow(b - a + 1, answer)
-                return a  # windows after a refused one are asked again, so nothing is counted twice
-            self.stats.windows.append(b - a + 1)
-            logs.extend(answer)
-        return ranges[-1][1] + 1
+        while low <= to_block and len(groups) < self.in_flight:
+            ranges: list[tuple[int, int]] = []
+            while low <= to_block and len(ranges) < self.batch_size:
+                ranges.append((low, min(to_block, low + self.window - 1)))
+                low = ranges[-1][1] + 1
+            groups.append(ranges)
+        retries = self.chain.rpc.stats.retries
+        if len(groups) == 1:
+            answers = [self._send(groups[0])]
+        else:
+            with ThreadPoolExecutor(max_workers=len(groups)) as pool:
+                answers = list(pool.map(self._send, groups))
+        if self.chain.rpc.stats.retries > retries and self.in_flight > 1:
+            self.in_flight = max(1, self.in_flight // 2)  # the provider throttles (429): fewer at once
+        for ranges, answer in zip(groups, answers, strict=True):
+            resume = self._take(ranges, answer, logs)
+            if resume is not None:
+                return resume
+        return groups[-1][-1][1] + 1
 
-    def _query(self, low: int, high: int) -> dict[str, Any]:
+    def _send(self, ranges: list[tuple[int, int]]) -> list[Any] | Exception:
+        calls = [("eth_getLogs", [self.query(a, b)]) for a, b in ranges]
+        try:
+            return self.chain.rpc.batch(calls)
+        except (RpcError, RpcUnavailable) as exc:
+            return exc
+
+    def _take(
+        self, ranges: list[tuple[int, int]], answer: list[Any] | Exception, logs: list[dict[str, Any]]
+    ) -> int | None:
+        """Add one batch's logs; the block to resume from when part of it was refused, else None."""
+        self.stats.round_trips += 1
+        self.stats.requests += len(ranges)
+        if isinstance(answer, Exception):
+            if isinstance(answer, RpcUnavailable) and "HTTP 4" not in str(answer):
+                raise answer
+            self._refuse_batch(len(ranges), answer)
+            return ranges[0][0]
+        if answer and all(isinstance(a, Exception) and _is_batch_refusal(a) for a in answer):
+            self._refuse_batch(len(ranges), answer[0])
+            return ranges[0][0]
+        for (a, b), found in zip(ranges, answer, strict=True):
+            if isinstance(found, Exception):
+                if not is_range_refusal(found):
+                    raise found
+                self._narrow(b - a + 1, found)
+                return a
+            self.stats.windows.append(b - a + 1)
+            logs.extend(found)
+        return None
+
+    def query(self, low: int, high: int) -> dict[str, Any]:
         query: dict[str, Any] = {"address": self.address, "fromBlock": hex(low), "toBlock": hex(high)}
         if self.topics:
             query["topics"] = self.topics

@@ -1,22 +1,24 @@
 """A contract's events from its creation to the head: the one way warden reads on-chain history.
 
-Creation block by bisection, logs by the adaptive scanner, and (when a cache is given) only the
-blocks not seen before.
+Creation block by bisection (on a pruned node: the KMS factory's event, else --from-block), logs by the
+adaptive scanner, and (when a cache is given) only the blocks not seen before.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from warden.chain.abi import DecodedLog
+from warden.chain.artifacts import load_artifact
 from warden.chain.connection import Chain
 from warden.chain.contract import Contract
 from warden.chain.events import DEFAULT_BATCH, LogScanner, ScanStats, creation_block, decode_logs
-from warden.chain.logcache import REORG_DEPTH, CachedScan, LogCache
+from warden.chain.logcache import REORG_DEPTH, CachedScan, ScanCache
 from warden.chain.provider_limits import ProviderLimits, endpoint_key
+from warden.chain.rpc import RpcError
 from warden.errors import OperationFailed
 
 logger = logging.getLogger(__name__)
@@ -34,52 +36,54 @@ def read_history(
     contract: Contract,
     event_names: Sequence[str],
     *,
-    cache: LogCache | None = None,
+    cache: ScanCache | None = None,
     reorg_depth: int = REORG_DEPTH,
     limits: ProviderLimits | None = None,
     from_block: int | None = None,
 ) -> History:
     """Decoded events of the given names, oldest first, complete up to the returned head.
 
-    `limits`: the provider's range/batch limits given from outside (a profile); otherwise what the cache
-    learned about this endpoint, or learned now. `from_block`: where to start when the node is pruned and
-    the creation block cannot be found (default 0).
+    A warm read (the cache holds the contract's logs) takes two round trips: the head with the cached
+    block's hash, then the new blocks' logs with the hash of the block the cache will end at.
+
+    `limits`: the provider's range/batch limits given from outside; otherwise the chain's (a profile's,
+    see `Chain.limits`), completed with what the cache learned about this endpoint, or learned now.
+    `from_block`: where to start when the node is pruned and neither the creation block nor the KMS
+    factory's event for the contract can be found (default: the chain's `scan_from`, else 0).
     """
     chain = contract.chain
     topics = [["0x" + contract.abi.event_topic(n).hex() for n in sorted(event_names)]]
-    head_hex, genesis = chain.rpc.batch([("eth_blockNumber", []), ("eth_getBlockByNumber", ["0x0", False])])
-    if isinstance(head_hex, Exception):
-        raise head_hex
-    head = int(head_hex, 16)
-    genesis_hash = genesis["hash"] if isinstance(genesis, dict) else "unknown"
-    key = f"{chain.chain_id}:{genesis_hash}:{contract.address.lower()}:{','.join(topics[0])}"
-
+    key = f"{chain.chain_id}:{contract.address.lower()}:{','.join(topics[0])}"
     endpoint = endpoint_key(chain.rpc.url)
-    known = limits or (cache.get_limits(endpoint) if cache else None) or ProviderLimits()
-    learned = ProviderLimits(known.max_range, known.max_batch, known.batches)
-    probes = (learned.max_batch or DEFAULT_BATCH) if learned.batches else 1
-    cached = _usable(contract, cache.get(key) if cache else None, head)
+    if limits is not None:
+        chain.limits = replace(limits)
+    elif cache is not None:
+        chain.limits = _completed(chain.limits, cache.get_limits(endpoint))
+    known = replace(chain.limits)
+    cached = cache.get(key) if cache else None
+    head, cached = _head_and_cached(chain, cached)
     how = "cache"
+    old_logs: list[dict[str, Any]] = []
     if cached is None:
-        start, how = creation_block(chain, contract.address, head, fallback=from_block or 0, probes=min(probes, 16))
-        old_logs: list[dict[str, Any]] = []
-        if how != "bisection":
+        probes = (chain.limits.max_batch or DEFAULT_BATCH) if chain.limits.batches else 1
+        floor = from_block if from_block is not None else chain.scan_from
+        start, how = creation_block(chain, contract.address, head, fallback=-1, probes=min(probes, 16))
+        if start < 0:
+            start, how = _start_on_pruned_node(chain, contract.address, head, floor)
             logger.warning("%s", how)
     else:
         start, old_logs = cached.scanned_to + 1, cached.logs
-    scanner = LogScanner(chain, contract.address, topics, batch_size=DEFAULT_BATCH, limits=learned)
+    safe = head - reorg_depth
+    keep_to = safe if cache is not None and safe >= start - 1 and safe >= 0 else None
+    scanner = LogScanner(chain, contract.address, topics, batch_size=DEFAULT_BATCH, limits=chain.limits)
     scanner.stats.creation = how
-    new_logs = scanner.scan(start, head) if start <= head else []
-    if cache is not None and learned != known:
-        cache.put_limits(endpoint, learned)
-
+    new_logs, keep_hash = _scan_new_blocks(scanner, start, head, keep_to)
     if cache is not None:
-        safe = head - reorg_depth
-        if safe >= start - 1 and safe >= 0:
-            block = chain.rpc.call("eth_getBlockByNumber", [hex(safe), False])
-            if block:
-                keep = old_logs + [log for log in new_logs if int(log["blockNumber"], 16) <= safe]
-                cache.put(key, CachedScan(safe, str(block["hash"]), keep))
+        if chain.limits != known:
+            cache.put_limits(endpoint, chain.limits)
+        if keep_to is not None and keep_hash:
+            keep = old_logs + [log for log in new_logs if int(log["blockNumber"], 16) <= keep_to]
+            cache.put(key, CachedScan(keep_to, keep_hash, keep))
     return History(
         events=decode_logs(contract.abi, _unique(old_logs + new_logs)),
         head=head,
@@ -88,17 +92,112 @@ def read_history(
     )
 
 
-def _usable(contract: Contract, cached: CachedScan | None, head: int) -> CachedScan | None:
-    """The cached scan, if the chain still has the block it ended at (no deep reorg, no reset)."""
+def remember_limits(chain: Chain, cache: ScanCache | None) -> None:
+    """Persist what the chain's endpoint was found to accept since (e.g. whether Multicall3 is there)."""
+    if cache is not None:
+        endpoint = endpoint_key(chain.rpc.url)
+        if cache.get_limits(endpoint) != chain.limits:
+            cache.put_limits(endpoint, chain.limits)
+
+
+def _completed(given: ProviderLimits, learned: ProviderLimits | None) -> ProviderLimits:
+    """The limits given from outside, each unknown value filled in from what was learned before."""
+    if learned is None:
+        return given
+    return ProviderLimits(
+        given.max_range if given.max_range is not None else learned.max_range,
+        given.max_batch if given.max_batch is not None else learned.max_batch,
+        given.batches and learned.batches,
+        given.multicall if given.multicall is not None else learned.multicall,
+    )
+
+
+def _head_and_cached(chain: Chain, cached: CachedScan | None) -> tuple[int, CachedScan | None]:
+    """The head, and the cached scan if the chain still has the block it ended at (no deep reorg, no
+    other chain with the same id), asked in one round trip."""
+    calls: list[tuple[str, list[Any]]] = [("eth_blockNumber", [])]
+    if cached is not None:
+        calls.append(("eth_getBlockByNumber", [hex(cached.scanned_to), False]))
+    answers = _ask(chain, calls)
+    if isinstance(answers[0], Exception):
+        raise answers[0]
+    head = int(answers[0], 16)
     if cached is None or cached.scanned_to > head:
-        return None
+        return head, None
+    block = answers[1]
+    if not isinstance(block, dict) or block.get("hash") != cached.block_hash:
+        return head, None
+    return head, cached
+
+
+def _scan_new_blocks(
+    scanner: LogScanner, start: int, head: int, keep_to: int | None
+) -> tuple[list[dict[str, Any]], str | None]:
+    """Logs of [start, head], and the hash of block `keep_to` (where the cache will end).
+
+    When the new blocks fit in one window of a known limit (a warm read), logs and hash share a round trip.
+    """
+    chain = scanner.chain
+    if start > head:
+        return [], None  # nothing new: the cache stays as it is
+    block_call = ("eth_getBlockByNumber", [hex(keep_to), False]) if keep_to is not None else None
+    width = head - start + 1
+    known = chain.limits.max_range
+    if block_call is not None and width > 0 and known is not None and width <= known and chain.limits.batches:
+        query = scanner.query(start, head)
+        answers = _ask(chain, [("eth_getLogs", [query]), block_call])
+        logs, block = answers
+        if not isinstance(logs, Exception) and isinstance(block, dict):
+            scanner.stats.requests += 1
+            scanner.stats.round_trips += 1
+            scanner.stats.windows.append(width)
+            return list(logs), str(block["hash"])
+    logs = scanner.scan(start, head)
+    if block_call is None:
+        return logs, None
+    block = chain.rpc.call(*block_call)
+    return logs, str(block["hash"]) if isinstance(block, dict) else None
+
+
+def _start_on_pruned_node(chain: Chain, address: str, head: int, floor: int | None) -> tuple[int, str]:
+    """Where to scan from when the node keeps no old state: the block of the KMS factory's
+    AppDeployedViaFactory event for this contract (one wide query, when the provider answers it), else
+    `floor` (--from-block / the profile's from_block), else 0."""
+    topic = "0x" + load_artifact("DstackKms").abi.event_topic("AppDeployedViaFactory").hex()
+    query = {
+        "fromBlock": hex(floor or 0),
+        "toBlock": hex(head),
+        "topics": [topic, "0x" + address[2:].lower().rjust(64, "0")],
+    }
     try:
-        block = contract.chain.rpc.call("eth_getBlockByNumber", [hex(cached.scanned_to), False])
+        found = chain.rpc.call("eth_getLogs", [query])
     except OperationFailed:
-        return None
-    if not block or block.get("hash") != cached.block_hash:
-        return None
-    return cached
+        found = None
+    if found:
+        block = min(int(log["blockNumber"], 16) for log in found)
+        return (
+            block,
+            f"pruned node (no state at old blocks): scanned from block {block}, where the KMS factory created it",
+        )
+    start = floor or 0
+    hint = "" if floor else " (pass --from-block or set from_block in the profile to start later)"
+    return start, f"pruned node (no state at old blocks): scanned from block {start}{hint}"
+
+
+def _ask(chain: Chain, calls: list[tuple[str, list[Any]]]) -> list[Any]:
+    """Several calls in one round trip when the provider takes batches, else one by one."""
+    if len(calls) > 1 and chain.limits.batches:
+        try:
+            return chain.rpc.batch(calls)
+        except RpcError:
+            chain.limits.batches = False
+    out: list[Any] = []
+    for method, params in calls:
+        try:
+            out.append(chain.rpc.call(method, params))
+        except RpcError as exc:
+            out.append(exc)
+    return out
 
 
 def _unique(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -112,31 +211,23 @@ def _unique(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def block_times(
-    chain: Chain, blocks: Sequence[int], cache: LogCache | None = None, batch_size: int = 200
-) -> dict[int, int]:
-    """Block timestamps (unix seconds): from the cache when it has them, the rest in batches (then cached).
-
-    Only blocks at least REORG_DEPTH below the head are cached (a reorg may change a recent block's time).
-    """
-    wanted = sorted(set(blocks))
-    times: dict[int, int] = {}
-    chain_key = ""
-    if cache is not None and wanted:
-        head_hex, genesis = chain.rpc.batch([("eth_blockNumber", []), ("eth_getBlockByNumber", ["0x0", False])])
-        if isinstance(head_hex, Exception):
-            raise head_hex
-        chain_key = f"{chain.chain_id}:{genesis['hash'] if isinstance(genesis, dict) else 'unknown'}"
-        times = cache.get_block_times(chain_key, wanted)
-    missing = [b for b in wanted if b not in times]
-    fetched: dict[int, int] = {}
-    for start in range(0, len(missing), batch_size):
-        chunk = missing[start : start + batch_size]
-        answers = chain.rpc.batch([("eth_getBlockByNumber", [hex(b), False]) for b in chunk])
-        for number, block in zip(chunk, answers, strict=True):
+def block_times(chain: Chain, blocks: Sequence[tuple[int, str]], cache: ScanCache | None = None) -> dict[int, int]:
+    """Timestamps (unix seconds) of the given (number, hash) blocks: from the cache, kept by block hash
+    (a hash names one block for good, reorg or not), the rest in batches (then cached)."""
+    wanted = dict(sorted(set(blocks)))
+    known = cache.get_block_times([h for h in wanted.values() if h]) if cache is not None and wanted else {}
+    times = {n: known[h] for n, h in wanted.items() if h in known}
+    missing = [n for n in wanted if n not in times]
+    size = chain.limits.max_batch or 200
+    fetched: dict[str, int] = {}
+    for start in range(0, len(missing), size):
+        chunk = missing[start : start + size]
+        for number, block in zip(
+            chunk, _ask(chain, [("eth_getBlockByNumber", [hex(b), False]) for b in chunk]), strict=True
+        ):
             if isinstance(block, dict):
-                fetched[number] = int(block["timestamp"], 16)
+                times[number] = int(block["timestamp"], 16)
+                fetched[str(block["hash"])] = times[number]
     if cache is not None and fetched:
-        safe = int(head_hex, 16) - REORG_DEPTH
-        cache.put_block_times(chain_key, {n: t for n, t in fetched.items() if n <= safe})
-    return times | fetched
+        cache.put_block_times(fetched)
+    return times

@@ -12,7 +12,7 @@ from warden.chain.connection import Chain, chain_name
 from warden.chain.contract import Contract
 from warden.chain.history import read_history
 from warden.chain.inputs import hex0x, parse_address
-from warden.chain.logcache import LogCache
+from warden.chain.logcache import ScanCache
 from warden.chain.rpc import RpcClient
 from warden.chain.tx import TxRequest
 from warden.errors import BadInput, OperationFailed
@@ -103,7 +103,7 @@ class KmsRegistry(Contract):
         allowed, reason = self.call("isKmsAllowed", boot.as_abi())
         return bool(allowed), str(reason)
 
-    def os_images(self, cache: LogCache | None = None) -> list[OsImage]:
+    def os_images(self, cache: ScanCache | None = None) -> list[OsImage]:
         """Every OS image hash ever added, from the contract's events, confirmed by allowedOsImages."""
         history = read_history(self, ["OsImageHashAdded", "OsImageHashRemoved"], cache=cache)
         latest: dict[bytes, tuple[int, str]] = {}

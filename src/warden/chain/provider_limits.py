@@ -32,11 +32,13 @@ _NUMBER = re.compile(r"(?<![0-9a-fx])(\d[\d,]*)(\s*k\b)?", re.IGNORECASE)
 
 @dataclass
 class ProviderLimits:
-    """`max_range`/`max_batch` None: not known yet. `batches` False: the provider refuses batches."""
+    """`max_range`/`max_batch` None: not known yet. `batches` False: the provider refuses batches.
+    `multicall`: whether Multicall3 answers on this endpoint's chain (None: not tried yet)."""
 
     max_range: int | None = None
     max_batch: int | None = None
     batches: bool = True
+    multicall: bool | None = None
 
 
 def endpoint_key(url: str) -> str:

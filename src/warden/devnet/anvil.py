@@ -13,6 +13,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from warden.chain.artifacts import load_artifact
+from warden.chain.connection import Chain
+from warden.chain.multicall import MULTICALL3
 from warden.errors import OperationFailed
 
 # anvil's first default account: a publicly known test key, never to be used on a real chain
@@ -163,3 +166,10 @@ def stop_pids(pids: list[int], timeout: float = 10.0) -> bool:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     return bool(running)
+
+
+def install_multicall(chain: Chain) -> None:
+    """Put warden's aggregate3 contract at the Multicall3 address, as real chains have it (idempotent)."""
+    code = load_artifact("Multicall").deployed_bytecode
+    if chain.get_code(MULTICALL3) != code:
+        chain.rpc.call("anvil_setCode", [MULTICALL3, "0x" + code.hex()])

@@ -27,7 +27,16 @@ from warden.chain.deploy import deploy_kms
 from warden.chain.kms import KmsRegistry
 from warden.chain.signer import Signer, signer_from_key
 from warden.chain.tx import TxRequest, execute, require_success
-from warden.devnet.anvil import DEV_PRIVATE_KEY, Anvil, cache_dir_for, pid_alive, start_anvil, stop_pid, stop_pids
+from warden.devnet.anvil import (
+    DEV_PRIVATE_KEY,
+    Anvil,
+    cache_dir_for,
+    install_multicall,
+    pid_alive,
+    start_anvil,
+    stop_pid,
+    stop_pids,
+)
 from warden.devnet.cvms import BootReport, boot
 from warden.devnet.fleet import (
     DEMO_APP,
@@ -161,6 +170,7 @@ def up(
         chain = Chain.connect(anvil.url)
         signer = signer_from_key(DEV_PRIVATE_KEY, "devnet")
         try:
+            install_multicall(chain)
             if existing is not None and chain.get_code(existing.kms):
                 state = replace(existing, rpc_url=anvil.url, anvil_pid=anvil.pid, detached=detach)
             else:

@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from warden.chain.app import AppAuth
 from warden.chain.inputs import hex0x
-from warden.chain.logcache import LogCache
+from warden.chain.logcache import ScanCache
 from warden.fleet.devices import allowlist_head_json, list_devices
 from warden.fleet.inventory import Inventory
 from warden.fleet.store import CvmView
@@ -78,7 +78,7 @@ class AllowlistView:
 
 
 def device_allowlist_view(
-    app: AppAuth, inventory: Inventory, cvms: list[CvmView], cache: LogCache | None = None
+    app: AppAuth, inventory: Inventory, cvms: list[CvmView], cache: ScanCache | None = None
 ) -> AllowlistView:
     """Merge the chain's allowlist with the app's CVMs (`cvms`) and the workspace's deployable nodes (`inventory`)."""
     onchain = list_devices(app, inventory, cache)

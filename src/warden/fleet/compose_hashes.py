@@ -10,7 +10,7 @@ from typing import Any
 from warden.chain.allowlist import Member, compose_hash_spec, current_members
 from warden.chain.app import AppAuth
 from warden.chain.inputs import parse_bytes32
-from warden.chain.logcache import LogCache
+from warden.chain.logcache import ScanCache
 from warden.compose.hashing import compose_hash
 from warden.errors import BadInput
 from warden.fleet.devices import HEX_ID
@@ -18,9 +18,10 @@ from warden.fleet.devices import HEX_ID
 COMPOSE_EVENTS = ("ComposeHashAdded", "ComposeHashRemoved")
 
 
-def list_compose_hashes(app: AppAuth, cache: LogCache | None = None) -> tuple[list[Member], int]:
+def list_compose_hashes(app: AppAuth, cache: ScanCache | None = None) -> tuple[list[Member], int]:
     """Every compose hash allowed now (from ComposeHashAdded/Removed, confirmed by allowedComposeHashes)."""
-    return current_members(compose_hash_spec(app), COMPOSE_EVENTS, "ComposeHashAdded", "composeHash", cache)
+    members, head, _ = current_members(compose_hash_spec(app), COMPOSE_EVENTS, "ComposeHashAdded", "composeHash", cache)
+    return members, head
 
 
 def hashes_of_document(raw: bytes, source: str) -> list[tuple[bytes, str]]:

@@ -16,7 +16,7 @@ from warden.chain.allowlist import current_members, device_spec, membership
 from warden.chain.app import AppAuth
 from warden.chain.history import History, block_times, read_history
 from warden.chain.inputs import HEX_DIGITS, hex0x, parse_bytes32
-from warden.chain.logcache import LogCache
+from warden.chain.logcache import ScanCache
 from warden.errors import BadInput
 from warden.fleet.inventory import Inventory
 
@@ -76,31 +76,30 @@ def allowlist_head_json(app: str, chain_id: int, owner: str, allow_any_device: b
     return {"app": app, "chain_id": chain_id, "owner": owner, "allow_any_device": allow_any_device, "block": block}
 
 
-def device_history(app: AppAuth, cache: LogCache | None = None) -> History:
+def device_history(app: AppAuth, cache: ScanCache | None = None) -> History:
     return read_history(app, DEVICE_EVENTS, cache=cache)
 
 
-def list_devices(app: AppAuth, inventory: Inventory, cache: LogCache | None = None) -> DeviceAllowlist:
+def list_devices(app: AppAuth, inventory: Inventory, cache: ScanCache | None = None) -> DeviceAllowlist:
     """Every device allowed now, each confirmed on chain at one block, with its node name if known."""
-    members, head = current_members(device_spec(app), DEVICE_EVENTS, "DeviceAdded", "deviceId", cache)
-    owner, allow_any = app.call_many([("owner", ()), ("allowAnyDevice", ())], block=head)
-    for value in (owner, allow_any):
-        if isinstance(value, Exception):
-            raise value
+    also = [("owner", ()), ("allowAnyDevice", ())]
+    members, head, (owner, allow_any) = current_members(
+        device_spec(app), DEVICE_EVENTS, "DeviceAdded", "deviceId", cache, also
+    )
     former = inventory.former_names()
     devices = [AllowedDevice(m.id, inventory.name_for_device(m.id), m.block, m.tx, former.get(m.id)) for m in members]
     return DeviceAllowlist(app.address, app.chain.chain_id, str(owner), bool(allow_any), devices, head)
 
 
 def history_json(
-    app: AppAuth, inventory: Inventory, cache: LogCache | None = None, limit: int | None = None
+    app: AppAuth, inventory: Inventory, cache: ScanCache | None = None, limit: int | None = None
 ) -> list[dict[str, Any]]:
     """The audit trail: every DeviceAdded, DeviceRemoved and AllowAnyDeviceSet (or the last `limit`), with
     time and node, oldest first."""
     events = device_history(app, cache).events
     if limit is not None:
         events = events[-limit:] if limit > 0 else []
-    times = block_times(app.chain, sorted({e.block_number for e in events}), cache)
+    times = block_times(app.chain, [(e.block_number, e.block_hash) for e in events], cache)
     former = inventory.former_names()
     rows = []
     for event in events:

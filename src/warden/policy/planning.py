@@ -18,7 +18,7 @@ from warden.chain.app import AppAuth
 from warden.chain.connection import Chain
 from warden.chain.inputs import parse_bytes32
 from warden.chain.kms import KmsRegistry
-from warden.chain.logcache import LogCache
+from warden.chain.logcache import ScanCache
 from warden.changes.plan import Plan, plan_flag, plan_set
 from warden.errors import BadInput
 from warden.fleet.compose_hashes import compose_hashes_of, list_compose_hashes
@@ -96,7 +96,7 @@ class PolicySources:
     inventory_source: str
     resolve_app: ResolveApp
     kms_address: Callable[[str | None], str]  # the [kms] address (or None) → the DstackKms to use
-    cache: LogCache | None
+    cache: ScanCache | None
 
 
 def plan_policy(policy: PolicyFile, chain: Chain, sources: PolicySources, *, prune: bool) -> PolicyPlan:
