@@ -22,10 +22,12 @@ from warden.chain.events import LogScanner
 from warden.chain.history import block_times, read_history
 from warden.chain.kms import KmsRegistry
 from warden.chain.logcache import LogCache
-from warden.chain.provider_limits import ProviderLimits, batch_in_message, range_in_message
+from warden.chain.provider_limits import ProviderLimits, batch_in_message, endpoint_key, range_in_message
 from warden.chain.rpc import RpcClient, RpcError
 from warden.chain.signer import Signer
-from warden.devnet.anvil import start_anvil
+from warden.devnet.anvil import install_multicall, start_anvil
+from warden.fleet.devices import history_json, list_devices
+from warden.fleet.inventory import Inventory
 
 CAP = 40  # the proxy's eth_getLogs range limit (scaled down: anvil_mine slows with height)
 GAP = 45
@@ -45,6 +47,7 @@ class Node:
 def node(owner: Signer) -> Iterator[Node]:
     anvil = start_anvil()
     chain = Chain.connect(anvil.url)
+    install_multicall(chain)
     try:
         kms = KmsRegistry.open(chain, deploy_kms(chain, owner).kms)
         chain.rpc.call("anvil_mine", [hex(GAP)])
@@ -195,3 +198,49 @@ def test_block_times_are_cached_by_block_hash(node: Node, tmp_path: Path) -> Non
     assert proxy.http_requests == 0  # every time from the cache, the newest block's too (a hash never changes)
     # another block at the same height (another chain, or after a reorg) is not answered from the cache
     assert cache.get_block_times(["0x" + "ab" * 32]) == {}
+
+
+@pytest.mark.parametrize(
+    ("limits", "most_round_trips"),
+    [
+        ({"max_log_range": CAP}, 3),
+        ({"max_log_range": CAP, "max_batch": 3}, 3),
+        ({"max_log_range": CAP, "batches": False}, 6),  # head, cached hash, 2 windows, new hash, multicall
+    ],
+    ids=["batches", "batches of 3", "no batches"],
+)
+def test_a_warm_list_and_history_need_only_the_new_blocks(
+    node: Node, tmp_path: Path, limits: dict[str, Any], most_round_trips: int
+) -> None:
+    cache = LogCache(tmp_path / "logs.sqlite")
+    wanted = {i.to_bytes(32, "big") for i in range(DEVICES)}
+    with LimitedRpc(node.url, **limits) as proxy:
+        app = AppAuth(through(proxy, node), node.app.address)
+        cold = list_devices(app, Inventory(), cache)
+        cold_history = history_json(app, Inventory(), cache)
+
+        proxy.reset_counts()
+        warm = list_devices(AppAuth(through(proxy, node), node.app.address), Inventory(), cache)
+        list_trips = proxy.http_requests
+        proxy.reset_counts()
+        warm_history = history_json(AppAuth(through(proxy, node), node.app.address), Inventory(), cache)
+        history_trips = proxy.http_requests
+
+    assert {d.device_id for d in cold.devices} == {d.device_id for d in warm.devices} == wanted
+    assert warm.owner == cold.owner and warm.head == cold.head
+    assert warm_history == cold_history and len(warm_history) == DEVICES
+    assert all(row["time"] for row in warm_history)
+    assert list_trips <= most_round_trips and history_trips <= most_round_trips - 1
+
+
+def test_membership_is_confirmed_in_one_multicall(node: Node, tmp_path: Path) -> None:
+    cache = LogCache(tmp_path / "logs.sqlite")
+    with LimitedRpc(node.url, max_log_range=CAP) as proxy:
+        list_devices(AppAuth(through(proxy, node), node.app.address), Inventory(), cache)
+        proxy.reset_counts()
+        listed = list_devices(AppAuth(through(proxy, node), node.app.address), Inventory(), cache)
+
+    assert len(listed.devices) == DEVICES
+    # 12 memberships, the owner and allowAnyDevice: one eth_call to Multicall3
+    assert proxy.calls["eth_call"] == 1
+    assert cache.get_limits(endpoint_key(proxy.url)) is not None

@@ -116,6 +116,7 @@ class LogScanner:
         self._accepted = 0  # widest window answered
         self._refused: int | None = None  # narrowest window refused
         self._settled = False
+        self._batch_answered = False
         if self.limits.max_range:
             self.window = self.max_window = max(self.min_window, min(self.max_window, self.limits.max_range))
             self._settled = True
@@ -162,7 +163,8 @@ class LogScanner:
         at the first refusal everything after it is dropped and asked again (nothing counted twice)."""
         groups: list[list[tuple[int, int]]] = []
         low = start
-        while low <= to_block and len(groups) < self.in_flight:
+        at_once = self.in_flight if self._batch_answered else 1  # one batch first: the node may refuse them
+        while low <= to_block and len(groups) < at_once:
             ranges: list[tuple[int, int]] = []
             while low <= to_block and len(ranges) < self.batch_size:
                 ranges.append((low, min(to_block, low + self.window - 1)))
@@ -203,6 +205,7 @@ class LogScanner:
         if answer and all(isinstance(a, Exception) and _is_batch_refusal(a) for a in answer):
             self._refuse_batch(len(ranges), answer[0])
             return ranges[0][0]
+        self._batch_answered = True
         for (a, b), found in zip(ranges, answer, strict=True):
             if isinstance(found, Exception):
                 if not is_range_refusal(found):

@@ -135,23 +135,24 @@ def _scan_new_blocks(
 ) -> tuple[list[dict[str, Any]], str | None]:
     """Logs of [start, head], and the hash of block `keep_to` (where the cache will end).
 
-    When the new blocks fit in one window of a known limit (a warm read), logs and hash share a round trip.
+    When the new blocks fit in one batch of windows of a known limit (a warm read), logs and hash share a
+    round trip; a refused window sends the scan the long way (the scanner learns the limit anew).
     """
     chain = scanner.chain
     if start > head:
         return [], None  # nothing new: the cache stays as it is
     block_call = ("eth_getBlockByNumber", [hex(keep_to), False]) if keep_to is not None else None
-    width = head - start + 1
-    known = chain.limits.max_range
-    if block_call is not None and width > 0 and known is not None and width <= known and chain.limits.batches:
-        query = scanner.query(start, head)
-        answers = _ask(chain, [("eth_getLogs", [query]), block_call])
-        logs, block = answers
-        if not isinstance(logs, Exception) and isinstance(block, dict):
-            scanner.stats.requests += 1
-            scanner.stats.round_trips += 1
-            scanner.stats.windows.append(width)
-            return list(logs), str(block["hash"])
+    known, batch = chain.limits.max_range, chain.limits.max_batch or DEFAULT_BATCH
+    if block_call is not None and known is not None and chain.limits.batches:
+        ranges = [(low, min(head, low + known - 1)) for low in range(start, head + 1, known)]
+        if len(ranges) + 1 <= batch:
+            answers = _ask(chain, [*(("eth_getLogs", [scanner.query(a, b)]) for a, b in ranges), block_call])
+            *found, block = answers
+            if isinstance(block, dict) and not any(isinstance(f, Exception) for f in found):
+                scanner.stats.requests += len(ranges)
+                scanner.stats.round_trips += 1
+                scanner.stats.windows.extend(b - a + 1 for a, b in ranges)
+                return [log for logs in found for log in logs], str(block["hash"])
     logs = scanner.scan(start, head)
     if block_call is None:
         return logs, None
@@ -160,28 +161,22 @@ def _scan_new_blocks(
 
 
 def _start_on_pruned_node(chain: Chain, address: str, head: int, floor: int | None) -> tuple[int, str]:
-    """Where to scan from when the node keeps no old state: the block of the KMS factory's
-    AppDeployedViaFactory event for this contract (one wide query, when the provider answers it), else
-    `floor` (--from-block / the profile's from_block), else 0."""
+    """Where to scan from when the node keeps no old state: `floor` when given (--from-block / the
+    profile's from_block), else the block of the KMS factory's AppDeployedViaFactory event for this
+    contract (one wide topic-filtered query, when the provider answers it), else 0."""
+    pruned = "pruned node (no state at old blocks): scanned from block"
+    if floor is not None:
+        return floor, f"{pruned} {floor} (--from-block)"
     topic = "0x" + load_artifact("DstackKms").abi.event_topic("AppDeployedViaFactory").hex()
-    query = {
-        "fromBlock": hex(floor or 0),
-        "toBlock": hex(head),
-        "topics": [topic, "0x" + address[2:].lower().rjust(64, "0")],
-    }
+    query = {"fromBlock": "0x0", "toBlock": hex(head), "topics": [topic, "0x" + address[2:].lower().rjust(64, "0")]}
     try:
         found = chain.rpc.call("eth_getLogs", [query])
     except OperationFailed:
         found = None
     if found:
         block = min(int(log["blockNumber"], 16) for log in found)
-        return (
-            block,
-            f"pruned node (no state at old blocks): scanned from block {block}, where the KMS factory created it",
-        )
-    start = floor or 0
-    hint = "" if floor else " (pass --from-block or set from_block in the profile to start later)"
-    return start, f"pruned node (no state at old blocks): scanned from block {start}{hint}"
+        return block, f"{pruned} {block}, where the KMS factory created it"
+    return 0, f"{pruned} 0 (pass --from-block or set from_block in the profile to start later)"
 
 
 def _ask(chain: Chain, calls: list[tuple[str, list[Any]]]) -> list[Any]:

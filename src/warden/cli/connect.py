@@ -57,8 +57,9 @@ def resolve_rpc(rpc_url: str | None, chain_id: int | None = None, chain: str | N
 
 
 def log_cache() -> LogCache:
-    """Scanned logs, kept between runs in the user cache dir (keyed by chain, genesis and contract, so every
-    chain and devnet shares the one file safely; see warden.chain.logcache)."""
+    """Scanned logs, provider limits and block times, kept between runs in the user cache dir (checked
+    against the chain on every use, so every chain and devnet shares the one file safely; see
+    warden.chain.logcache)."""
     return LogCache(cache_dir() / "logs.sqlite")
 
 

@@ -83,6 +83,18 @@ KmsOption = Annotated[
 ]
 
 
+FromBlockOption = Annotated[
+    int | None,
+    typer.Option(
+        "--from-block",
+        metavar="N",
+        min=0,
+        help="On a node without old state (pruned): read history from block N when the app's creation block "
+        "cannot be found (default: the KMS factory's event for it, else 0; or the profile's from_block).",
+    ),
+]
+
+
 KEYWORD = inspect.Parameter.KEYWORD_ONLY
 T = TypeVar("T")
 
@@ -103,6 +115,7 @@ class ChainOptions:
     rpc_url: RpcUrlOption = None
     chain: ChainOption = None
     chain_id: ChainIdOption = None
+    from_block: FromBlockOption = None
     profile: Profile = NO_PROFILE
 
     def rpc(self) -> tuple[str, int | None]:
@@ -120,7 +133,10 @@ class ChainOptions:
         from warden.chain.connection import Chain
 
         url, expected = self.rpc()
-        return Chain.connect(url, expected_chain_id=expected)
+        chain = Chain.connect(url, expected_chain_id=expected)
+        chain.limits = self.profile.provider_limits()
+        chain.scan_from = self.from_block if self.from_block is not None else self.profile.from_block
+        return chain
 
     def app(self, text: str) -> AppAuth:
         """APP (address, app_ id, or a CVM/app name through the control plane), checked to be a DstackApp."""

@@ -12,6 +12,10 @@ beats the profile.
     api_url = "https://warden.example.com"
     keystore = "~/.warden/ops.json"
     explorer_url = "https://basescan.org"
+    max_log_range = 10000               # optional: the provider's eth_getLogs limits, when known
+    max_batch = 100                     #   (otherwise learned from its errors and remembered)
+    batches = true
+    from_block = 12000000               # optional: a pruned node's history starts here
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from warden.chain.provider_limits import ProviderLimits
 from warden.errors import BadInput
 from warden.paths import config_file
 
@@ -38,10 +43,20 @@ class Profile:
     keystore: str | None = None
     nodes_file: str | None = None
     explorer_url: str | None = None
+    max_log_range: int | None = None
+    max_batch: int | None = None
+    batches: bool | None = None
+    from_block: int | None = None
+
+    def provider_limits(self) -> ProviderLimits:
+        """The RPC provider's limits this profile states (unknown ones are learned from the provider)."""
+        return ProviderLimits(self.max_log_range, self.max_batch, self.batches is not False)
 
 
 NO_PROFILE = Profile()
 KEYS = {f.name: f.type for f in fields(Profile) if f.name != "name"}
+INTEGERS = {"chain_id": 1, "max_log_range": 1, "max_batch": 1, "from_block": 0}  # setting: smallest value
+BOOLEANS = {"batches"}
 
 
 def load_profile(name: str | None, path: Path | None = None) -> Profile:
@@ -86,10 +101,13 @@ def _profile(name: str, table: Any, path: Path) -> Profile:
         raise BadInput(f"{where}: unknown setting(s) {', '.join(unknown)} (known: {', '.join(KEYS)})")
     values: dict[str, Any] = {}
     for key, value in table.items():
-        wants_int = key == "chain_id"
-        if (wants_int and (not isinstance(value, int) or isinstance(value, bool))) or (
-            not wants_int and not isinstance(value, str)
-        ):
-            raise BadInput(f"{where}: {key} must be {'an integer' if wants_int else 'a string'}")
+        if key in INTEGERS:
+            if not isinstance(value, int) or isinstance(value, bool) or value < INTEGERS[key]:
+                raise BadInput(f"{where}: {key} must be an integer >= {INTEGERS[key]}")
+        elif key in BOOLEANS:
+            if not isinstance(value, bool):
+                raise BadInput(f"{where}: {key} must be true or false")
+        elif not isinstance(value, str):
+            raise BadInput(f"{where}: {key} must be a string")
         values[key] = os.path.expanduser(value) if key in ("keystore", "nodes_file") else value
     return Profile(name=name, **values)
