@@ -13,6 +13,7 @@ from warden.chain.inputs import hex0x, parse_ppid
 from warden.cli.common import (
     CollateralOption,
     JsonOption,
+    PccsUrlOption,
     RootCaOption,
     emit,
     flag,
@@ -25,7 +26,7 @@ from warden.cli.common import (
 from warden.errors import BadInput
 from warden.identity.attestation import inspect, read_attestation
 from warden.identity.device import DeviceIdFormula, device_id, device_id_from_ppid
-from warden.identity.quote import parse_collateral, parse_quote
+from warden.identity.quote import parse_quote
 
 app = new_app("attest", "TDX quotes and dstack event logs: what a KMS sees (PPID, device_id, app identity).")
 
@@ -56,11 +57,21 @@ EventLogOption = Annotated[Path | None, flag("--event-log", "dstack event log (J
 NowOption = Annotated[str | None, flag("--now", "Verify as of this time (default: now).", metavar="TIME")]
 
 
+VerifyFlag = Annotated[
+    bool,
+    flag(
+        "--verify", "Verify with collateral from the PCCS (--pccs-url; default dcap-qvl's, https://pccs.phala.network)."
+    ),
+]
+
+
 @app.command("inspect")
 def inspect_command(
     quote_file: QuoteFileOption,
     event_log: EventLogOption = None,
     collateral: CollateralOption = None,
+    pccs_url: PccsUrlOption = None,
+    verify: VerifyFlag = False,
     root_ca: RootCaOption = None,
     now: NowOption = None,
     legacy_device_id: LegacyFlag = False,
@@ -68,30 +79,61 @@ def inspect_command(
 ) -> None:
     """Parse a quote (and event log): TEE, PPID, device_id, app id, compose hash, instance id, RTMR3 replay.
 
-    With --collateral the quote is verified (signatures, TCB level, CRLs) and its BootInfo shown.
-    Exit 1 when the event log does not replay to the quote's RTMR3.
+    With --collateral, --pccs-url or --verify the quote is verified (signatures, TCB level, CRLs) against Intel's
+    root (a devnet quote: the devnet's root) and its BootInfo shown. Exit 1 when the event log does not replay
+    to the quote's RTMR3; exit 3 when the PCCS gave no collateral.
 
-    Example: warden attest inspect --quote report.json --collateral collateral.json --now 2025-06-19T11:16:03Z
+    Example: warden attest inspect --quote report.json --pccs-url https://pccs.phala.network
     """
     attestation = read_attestation(
         read_file(quote_file, "quote"), read_file(event_log, "event log") if event_log else None
     )
-    root = read_root_ca(root_ca) if root_ca else None
     moment = parse_time(now) if now else int(time.time())
     formula: DeviceIdFormula = "legacy" if legacy_device_id else "ppid"
-    coll = parse_collateral(read_file(collateral, "collateral").decode(errors="replace")) if collateral else None
+    coll, root, trust = None, None, None
+    if collateral is not None or pccs_url or verify:
+        from warden.cli.connect import collateral_source  # the chain stack loads only when verifying
+
+        root, trust = (read_root_ca(root_ca), str(root_ca)) if root_ca else _default_root(attestation.quote)
+        coll = collateral_source(collateral, pccs_url)(attestation.quote)
     data = inspect(attestation, collateral=coll, now=moment, root_ca_der=root, device_formula=formula)
+    data["trust_root"] = trust
     if not data["verified"]:
-        note("not verified (pass --collateral to check signatures and TCB): treat every value as a claim")
+        note("not verified (pass --pccs-url URL or --collateral FILE to check signatures and TCB): "
+             "treat every value as a claim")  # fmt: skip
     emit(json_out, data, lambda: _summary(data))
     if data["rtmr3_replayed"] is False:
         raise typer.Exit(1)
 
 
+def _default_root(quote: bytes) -> tuple[bytes | None, str]:
+    """Intel's root; the devnet's mock root only for a quote that chains to it (made by this machine's devnet)."""
+    import dcap_qvl
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from warden.devnet.fleet import Paths
+    from warden.devnet.state import warden_home
+    from warden.tee.pki import MockIntelPki, PkiError
+
+    directory = Paths(warden_home()).pki
+    if not (directory / "pki.json").exists():
+        return None, "intel"
+    try:
+        devnet_root = MockIntelPki.load(directory).root_ca_der
+        chain = x509.load_pem_x509_certificates(bytes(dcap_qvl.parse_quote(quote).cert_chain_pem_bytes()))
+    except (PkiError, ValueError):
+        return None, "intel"
+    if not chain or chain[-1].public_bytes(serialization.Encoding.DER) != devnet_root:
+        return None, "intel"
+    note(f"the quote chains to the devnet's mock Intel root ({directory}): verifying against it, not Intel's")
+    return devnet_root, "devnet"
+
+
 def _summary(data: dict[str, Any]) -> None:
     rows = [
         ("tee", f"{data['tee']} (quote v{data['quote_version']}, fmspc {data['fmspc']})"),
-        ("verified", f"yes, TCB {data['tcb_status']}" if data["verified"] else "no"),
+        ("verified", f"yes, TCB {data['tcb_status']} (root: {data['trust_root']})" if data["verified"] else "no"),
         ("advisories", ", ".join(data["advisory_ids"] or []) or "-"),
         ("ppid", data["ppid"]),
         ("device_id", f"{data['device_id']} ({data['device_id_formula']})"),

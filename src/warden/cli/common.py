@@ -138,6 +138,17 @@ RootCaOption = Annotated[
 CollateralOption = Annotated[
     Path | None, flag("--collateral", "Quote collateral JSON (TCB info, QE identity, CRLs).", metavar="FILE")
 ]
+PCCS_URL_ENV = "WARDEN_PCCS_URL"
+PccsUrlOption = Annotated[
+    str | None,
+    flag(
+        "--pccs-url",
+        "Fetch quote collateral from this PCCS (the devnet's: `warden devnet status --json` pccs_url), cached "
+        "per platform until its nextUpdate.",
+        metavar="URL",
+        env=PCCS_URL_ENV,
+    ),
+]
 
 
 class WardenGroup(TyperGroup):

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -14,7 +15,7 @@ from warden.chain.connection import KNOWN_CHAINS, Chain
 from warden.chain.inputs import HEX_DIGITS, parse_address
 from warden.chain.logcache import LogCache
 from warden.chain.signer import Signer, load_signer, signer_from_key
-from warden.cli.common import note
+from warden.cli.common import PCCS_URL_ENV, note
 from warden.devnet.anvil import DEV_PRIVATE_KEY
 from warden.devnet.state import load_state, warden_home
 from warden.errors import BadInput, OperationFailed, WardenError
@@ -211,11 +212,27 @@ def control_plane_secret() -> SecretKey:
     return SecretKey.load(warden_home() / SECRET_KEY_FILE)
 
 
-def attestation_policy(collateral: Path, root_ca: Path | None) -> AttestationPolicy:
-    """How a service verifies quotes: the collateral file, and the root it trusts (--root-ca, else Intel's)."""
-    from warden.cli.common import read_file, read_root_ca
-    from warden.kms.attestation_policy import AttestationPolicy, fixed_collateral
+def collateral_source(collateral: Path | None, pccs_url: str | None) -> Callable[[bytes], Any]:
+    """Where quote collateral comes from: the file (--collateral), else a PCCS (--pccs-url / WARDEN_PCCS_URL, else
+    dcap-qvl's default), fetched once per platform until its nextUpdate and kept in the user cache dir."""
+    from warden.cli.common import read_file
+    from warden.kms.attestation_policy import fixed_collateral
+    from warden.tee.collateral_source import DEFAULT_PCCS_URL, PccsCollateral, default_cache_file
 
-    collateral_json = read_file(collateral, "collateral").decode(errors="replace")
-    return AttestationPolicy(collateral=fixed_collateral(collateral_json),
+    if collateral is not None and pccs_url:
+        if os.environ.get(PCCS_URL_ENV) != pccs_url:  # a flag overrides the environment, two flags contradict
+            raise BadInput("pass --collateral or --pccs-url, not both")
+        pccs_url = None
+    if collateral is not None:
+        return fixed_collateral(read_file(collateral, "collateral").decode(errors="replace"))
+    return PccsCollateral(pccs_url or DEFAULT_PCCS_URL, cache_file=default_cache_file())
+
+
+def attestation_policy(collateral: Path | None, root_ca: Path | None, pccs_url: str | None = None) -> AttestationPolicy:
+    """How a service verifies quotes: collateral from the file, else from the PCCS (`collateral_source`), and the
+    root it trusts (--root-ca, else Intel's). Unreadable files and a malformed PCCS URL are refused here."""
+    from warden.cli.common import read_root_ca
+    from warden.kms.attestation_policy import AttestationPolicy
+
+    return AttestationPolicy(collateral=collateral_source(collateral, pccs_url),
                              root_ca_der=read_root_ca(root_ca) if root_ca else None)  # fmt: skip

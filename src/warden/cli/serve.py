@@ -12,6 +12,7 @@ from warden.cli.common import (
     CollateralOption,
     DatabaseUrlOption,
     HostOption,
+    PccsUrlOption,
     PortOption,
     RootCaOption,
     WorkersOption,
@@ -77,13 +78,15 @@ class PlaneSpec:
     collateral: str | None
     root_ca: str | None
     home: str
+    pccs_url: str | None = None
 
     def build(self) -> ControlPlane:
         from warden.fleet.store import Fleet
         from warden.web.plane import ControlPlane
 
         collateral, root_ca = (Path(p) if p else None for p in (self.collateral, self.root_ca))
-        policy = attestation_policy(collateral, root_ca) if collateral is not None else None
+        verifies = collateral is not None or self.pccs_url
+        policy = attestation_policy(collateral, root_ca, self.pccs_url) if verifies else None
         secret = control_plane_secret()
         # instances sharing the database and the secret key accept each other's sessions, across restarts
         return ControlPlane(Fleet.open(self.database_url), self.rpc_urls, policy, secret, Path(self.home) / "cache",
@@ -106,12 +109,15 @@ def serve_command(
     token_file: TokenFileOption = None,
     root_ca: RootCaOption = None,
     collateral: CollateralOption = None,
+    pccs_url: PccsUrlOption = None,
 ) -> None:
     """Serve the control plane: JSON API under /api (OpenAPI at /api/openapi.json) and the dashboard.
 
     Changes a workspace makes in the dashboard are signed only with that workspace's own signer
     (`warden workspace set-signer`), and only for apps it owns on chain; otherwise they are handed back as a
     Safe batch / calldata. Signers are sealed under WARDEN_SECRET_KEY (or $WARDEN_HOME/secret.key).
+    Node quotes are verified with --collateral FILE or with collateral fetched from --pccs-url (Intel's root unless
+    --root-ca names another).
 
     Example: warden serve --rpc-url http://127.0.0.1:8545 --database-url postgresql://warden@db/warden
     """
@@ -122,10 +128,13 @@ def serve_command(
 
     processes = listen.processes()
     rpc_urls = _rpc_urls(network)
-    if (root_ca is None) != (collateral is None):
+    if collateral is not None and root_ca is None:
         raise BadInput("pass --root-ca and --collateral together (they verify node quotes)")
-    if collateral is not None:
-        attestation_policy(collateral, root_ca)  # unreadable files are refused here, not in every worker
+    if root_ca is not None and collateral is None and not pccs_url:
+        raise BadInput("pass --root-ca with --collateral or --pccs-url (they verify node quotes)")
+    if collateral is not None or pccs_url:
+        # unreadable files and a malformed PCCS URL are refused here, not in every worker
+        attestation_policy(collateral, root_ca, pccs_url)
     if os.environ.get(RETIRED_OPERATOR_KEY_ENV):
         raise BadInput(
             f"{RETIRED_OPERATOR_KEY_ENV} is no longer read: one key must not sign for every workspace. Unset it and "
@@ -133,7 +142,8 @@ def serve_command(
         )
     control_plane_secret()  # made once (0600) before any worker reads it
     spec = PlaneSpec(inventory_database(database_url), rpc_urls, str(collateral) if collateral else None,
-                     str(root_ca) if root_ca else None, str(warden_home()))  # fmt: skip
+                     str(root_ca) if root_ca else None, str(warden_home()),
+                     pccs_url=None if collateral is not None else pccs_url)  # fmt: skip
     fleet = Fleet.open(spec.database_url)  # migrated once, here
     try:
         if not fleet.has_workspaces():
