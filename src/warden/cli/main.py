@@ -31,6 +31,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "cvms": ("warden.cli.cvms", "app"),
     "nodes": ("warden.cli.nodes", "app"),
     "attest": ("warden.cli.attest", "app"),
+    "probe": ("warden.cli.probe", "app"),
     "keys": ("warden.cli.keys", "app"),
     "kms": ("warden.cli.kms", "app"),
     "auth": ("warden.cli.auth", "app"),
