@@ -49,7 +49,9 @@ def test_up_status_env_down_and_restart_keeps_contracts(home: Path) -> None:
         "apps",
         "nodes",
         "cvms",
+        "pccs_url",
     }
+    assert all(set(c) >= {"name", "node", "app", "status", "guest_url", "guest_socket"} for c in first["cvms"])
     assert first["chain_id"] == 31337
     demo = first["apps"]["shared-key-demo"]
     assert json.loads((home / "devnet.json").read_text())["kms"] == first["kms"]
@@ -90,9 +92,12 @@ def test_up_status_env_down_and_restart_keeps_contracts(home: Path) -> None:
     assert "using the devnet" in deployed.stderr
     new_app = json.loads(deployed.stdout)["app"]
 
+    sockets = [Path(c["guest_socket"]) for c in first["cvms"]]
+    assert all(socket.is_socket() and socket.stat().st_mode & 0o777 == 0o600 for socket in sockets)
     assert run(home, "devnet", "down").returncode == 0
     stopped = run(home, "devnet", "status", "--json")
     assert stopped.returncode == 1 and json.loads(stopped.stdout)["running"] is False
+    assert not any(socket.exists() for socket in sockets)  # the guest APIs' sockets went with the services
 
     restarted = run(home, "devnet", "up", "--detach", "--port", "0", "--json")
     assert restarted.returncode == 0, restarted.stderr

@@ -1,6 +1,6 @@
 """`warden devnet …`: the whole stack on this machine, and one command per runbook step.
 
-up/down/status/env start, stop and describe it; `node update-firmware`, `cvm boot|reboot|sign` and
+up/down/status/env start, stop and describe it; `node update-firmware`, `cvm boot|reboot|stop|sign` and
 `kms --version` act on the demo fleet as the seeds' runbooks do on a real one.
 """
 
@@ -16,7 +16,7 @@ import typer
 
 from warden.cli.common import JsonOption, emit, flag, new_app, note, stdout
 from warden.devnet.anvil import DEV_PRIVATE_KEY
-from warden.devnet.state import DevnetState, state_file, warden_home
+from warden.devnet.state import DevnetCvm, DevnetState, state_file, warden_home
 from warden.errors import BadInput, OperationFailed
 
 app = new_app("devnet", "The whole stack on one machine: chain, KMS, control plane, demo nodes and CVMs.")
@@ -37,8 +37,11 @@ def _print_started(state: DevnetState) -> None:
     for name, address in state.apps.items():
         stdout.print(f"  app {name:<14} {address}")
     stdout.print(f"  nodes              {', '.join(state.nodes)}")
+    if state.pccs_url:
+        stdout.print(f"  PCCS               {state.pccs_url}")
     for name, cvm in state.cvms.items():
         stdout.print(f"  cvm {name:<24} on {cvm.node} ({cvm.platform})")
+        _print_guest_api(cvm)
     stdout.print(f"  state              {state_file()}")
     demo = next(iter(state.apps), "shared-key-demo")
     stdout.print("next commands to try:")
@@ -47,6 +50,15 @@ def _print_started(state: DevnetState) -> None:
     stdout.print("  warden nodes ls")
     stdout.print("  warden devnet node update-firmware prod6 && warden devnet cvm reboot shared-key-demo-2")
     stdout.print(f"  warden devnet cvm sign {demo}-1 hello")
+    first = next(iter(state.cvms.values()), None)
+    if first is not None and first.guest_url:
+        stdout.print(f"  DSTACK_SIMULATOR_ENDPOINT={first.guest_url} python your_app.py  (the unmodified dstack-sdk)")
+
+
+def _print_guest_api(cvm: DevnetCvm) -> None:
+    if cvm.guest_url:
+        where = f"{cvm.guest_url}" + (f"  or  {cvm.guest_socket}" if cvm.guest_socket else "")
+        stdout.print(f"      guest API {where}", markup=False, soft_wrap=True)
 
 
 PortOption = Annotated[
@@ -136,14 +148,19 @@ def devnet_status(json_out: JsonOption = False) -> None:
     statuses = _cvm_statuses(state)
     data = state.status_json(running, statuses)
 
+    shown = {c["name"]: c["status"] for c in data["cvms"]}  # a stopped devnet runs no CVM
+
     def human() -> None:
         stdout.print(f"devnet {'running' if running else 'stopped'}: chain {state.chain_id} at {state.rpc_url}")
         stdout.print(f"  dashboard {state.api_url}/   KMS {state.kms_url} (dstack {state.kms_version})")
+        if state.pccs_url:
+            stdout.print(f"  PCCS {state.pccs_url}")
         stdout.print(f"  DstackKms {state.kms}")
         for name, address in state.apps.items():
             stdout.print(f"  app {name} {address}")
         for name, cvm in state.cvms.items():
-            stdout.print(f"  cvm {name:<26} {cvm.node:<8} {statuses.get(name, 'unknown')}")
+            stdout.print(f"  cvm {name:<26} {cvm.node:<8} {shown[name]}")
+            _print_guest_api(cvm)
 
     emit(json_out, data, human)
     if not running:
@@ -289,6 +306,20 @@ def cvm_boot(
 cvm_app.command(
     "reboot", help="Same as `boot`: reboot a demo CVM.\n\nExample: warden devnet cvm reboot shared-key-demo-2"
 )(cvm_boot)
+
+
+@cvm_app.command("stop")
+def cvm_stop(name: CvmName, json_out: JsonOption = False) -> None:
+    """Stop a demo CVM: its guest API answers 503 (no keys, no quotes) until `warden devnet cvm boot NAME`.
+
+    Example: warden devnet cvm stop shared-key-demo-2
+    """
+    from warden.devnet.cvms import stop
+    from warden.devnet.fleet import Paths
+    from warden.devnet.stack import require_state
+
+    stop(Paths(warden_home()), require_state(), name)
+    emit(json_out, {"cvm": name, "status": "stopped"}, lambda: stdout.print(f"{name} stopped"))
 
 
 @cvm_app.command("sign")

@@ -1,4 +1,4 @@
-"""The devnet's runbook handles: boot a demo CVM against the KMS, sign with its shared key, update a node's
+"""The devnet's runbook handles: boot or stop a demo CVM, sign with its shared key, update a node's
 firmware. Each is one library call behind one `warden devnet …` command.
 """
 
@@ -84,7 +84,9 @@ def _require_services(state: DevnetState) -> str:
     return state.kms_url
 
 
-def _guest(paths: Paths, state: DevnetState, name: str, cvm: DevnetCvm) -> Guest:
+def cvm_guest(paths: Paths, state: DevnetState, name: str) -> Guest:
+    """The guest the demo CVM `name` runs now (its node, manifest and guest version), not booted yet."""
+    cvm = devnet_cvm(state, name)
     pki = load_pki(paths)
     node = load_node(paths, cvm.node)
     manifest = read_manifest(paths, name)
@@ -125,7 +127,7 @@ def boot(
     if docker_compose is not None:
         write_manifest(paths, name, release_manifest(cvm.platform, docker_compose))
     save_state(state, paths.home)
-    guest = _guest(paths, state, name, cvm)
+    guest = cvm_guest(paths, state, name)
     reason = None
     try:
         guest.boot()
@@ -141,6 +143,16 @@ def boot(
     )  # fmt: skip
     _record(paths, state, report)
     return report
+
+
+def stop(paths: Paths, state: DevnetState, name: str) -> None:
+    """Stop a demo CVM: the inventory says `stopped`, and its guest API hands out nothing until it boots again."""
+    devnet_cvm(state, name)
+    plane = control_plane(paths, state, load_pki(paths))
+    try:
+        plane.fleet.set_cvm_status(workspace(plane), name, "stopped", "stopped with `warden devnet cvm stop`")
+    finally:
+        plane.close()
 
 
 def _record(paths: Paths, state: DevnetState, report: BootReport) -> None:
@@ -163,8 +175,7 @@ def _record(paths: Paths, state: DevnetState, report: BootReport) -> None:
 
 def sign(paths: Paths, state: DevnetState, name: str, message: str) -> dict[str, str]:
     """Boot the CVM, derive getKey("/shared-demo", "ethereum") and sign `message` (EIP-191) with it."""
-    cvm = devnet_cvm(state, name)
-    guest = _guest(paths, state, name, cvm)
+    guest = cvm_guest(paths, state, name)
     try:
         guest.boot()
     except KmsRefused as exc:

@@ -7,12 +7,15 @@ Where things live under the devnet's home:
     nodes/NAME/      each simulated node (PPID, PCK key 0600)
     kms/             the KMS root keys (0600)
     cvms/NAME/app-compose.json   the exact manifest each CVM measured
+    sockets/NAME.sock            each CVM's dstack guest API (directory 0700, sockets 0600; see guest_socket)
     warden.db        the control plane's inventory (SQLite)
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -56,6 +59,8 @@ DEMO_CVMS: tuple[tuple[str, str, str], ...] = (
     ("shared-key-demo-2", "prod6", "phala-api"),
     ("shared-key-demo-selfhost", "hosted", "selfhost-vmm"),
 )
+# the longest path a unix socket can have (sun_path is 108 bytes with its terminating NUL)
+MAX_SOCKET_PATH = 107
 # the CSR API versions a KMS of each release accepts (0.5.6 introduced v2)
 KMS_RELEASES: dict[str, tuple[int, ...]] = {"0.5.4": (1,), "0.5.7": (1, 2)}
 
@@ -95,6 +100,24 @@ class Paths:
 
     def manifest(self, cvm: str) -> Path:
         return self.home / "cvms" / cvm / "app-compose.json"
+
+    @property
+    def sockets(self) -> Path:
+        return self.home / "sockets"
+
+    def guest_socket(self, cvm: str) -> Path | None:
+        """Where CVM's guest API listens on a unix socket: under the home, or, when that path is too long for a
+        socket, in a directory of this home's own under $XDG_RUNTIME_DIR (else /tmp); None if even that is."""
+        for directory in (self.sockets, self.short_sockets):
+            path = directory / f"{cvm}.sock"
+            if len(str(path).encode()) <= MAX_SOCKET_PATH:
+                return path
+        return None
+
+    @property
+    def short_sockets(self) -> Path:
+        tag = hashlib.sha256(str(self.home.resolve()).encode()).hexdigest()[:12]
+        return Path(os.environ.get("XDG_RUNTIME_DIR") or tempfile.gettempdir()) / f"warden-{os.getuid()}-{tag}"
 
     @property
     def cache(self) -> Path:

@@ -1,5 +1,6 @@
 """Bring the whole local stack up and down: anvil, DstackKms + the demo DstackApp, the KMS, the auth
-webhook, the control plane + dashboard, and the demo fleet (four simulated nodes, three CVMs).
+webhook, the control plane + dashboard, a PCCS serving the mock PKI's collateral, and the demo fleet (four
+simulated nodes, three CVMs, each serving dstack's guest API on its own port and unix socket).
 
 Everything persists under the devnet's home (chain state in `anvil-state.json`, inventory in
 `warden.db`, node identities, PKI, KMS root keys), so a restarted devnet is the same devnet;
@@ -58,7 +59,8 @@ from warden.fleet.store import TOKEN_PREFIX
 from warden.tee.node import SimNode
 
 DEFAULT_PORT = 8545
-SERVICE_PORTS = {"kms": 8011, "webhook": 8012, "api": 8080}
+SERVICE_PORTS = {"kms": 8011, "webhook": 8012, "api": 8080, "pccs": 8081}  # 8081: Intel's PCCS default
+GUEST_PORT = 8090  # the first CVM's guest API; the next CVMs take the next ports
 SERVICES_TIMEOUT = 30.0
 
 
@@ -113,7 +115,11 @@ def port_is_free(port: int) -> bool:
     return True
 
 
-def service_urls(any_port: bool) -> dict[str, str]:
+def guest_service(cvm: str) -> str:
+    return f"guest:{cvm}"
+
+
+def service_urls(any_port: bool, services: dict[str, int] = SERVICE_PORTS) -> dict[str, str]:
     """A distinct port per service: the usual one when free (unless `any_port`), else one the OS picks.
 
     Every probe socket stays bound until all ports are chosen, so no two services get the same port.
@@ -121,7 +127,7 @@ def service_urls(any_port: bool) -> dict[str, str]:
     probes: list[socket.socket] = []
     urls: dict[str, str] = {}
     try:
-        for service, preferred in SERVICE_PORTS.items():
+        for service, preferred in services.items():
             probe = socket.socket()
             probes.append(probe)
             try:
@@ -178,8 +184,12 @@ def up(
                 state = _deploy(chain, signer, paths, nodes, anvil, detach, existing)
         finally:
             chain.close()
-        urls = service_urls(any_port)
+        guest_ports = {guest_service(name): GUEST_PORT + i for i, name in enumerate(state.cvms)}
+        urls = service_urls(any_port, SERVICE_PORTS | guest_ports)
         state.kms_url, state.webhook_url, state.api_url = urls["kms"], urls["webhook"], urls["api"]
+        state.pccs_url = urls["pccs"]
+        if not _assign_guest_endpoints(paths, state, urls):
+            note(f"{home} is too long a path for unix sockets: the CVMs' guest APIs are served over HTTP only")
         state.api_token = state.api_token or TOKEN_PREFIX + secrets.token_urlsafe(32)
         state.services_pid = None
         save_state(state, home)
@@ -199,6 +209,17 @@ def up(
         stop_processes(services, anvil)
         raise
     return Started(state, anvil, existing is not None and state.kms == existing.kms, services, boots)
+
+
+def _assign_guest_endpoints(paths: Paths, state: DevnetState, urls: dict[str, str]) -> bool:
+    """Each CVM's guest API URL and socket path; False when the home is too deep for unix sockets."""
+    sockets = True
+    for name, cvm in state.cvms.items():
+        cvm.guest_url = urls[guest_service(name)]
+        path = paths.guest_socket(name)
+        cvm.guest_socket = str(path) if path is not None else None
+        sockets = sockets and path is not None
+    return sockets
 
 
 def _deploy(chain: Chain, signer: Signer, paths: Paths, nodes: dict[str, SimNode], anvil: Anvil, detach: bool,
@@ -253,6 +274,8 @@ def _start_services(home: Path, detach: bool) -> subprocess.Popen[bytes]:
 
 def _wait_for_services(state: DevnetState, process: subprocess.Popen[bytes], home: Path) -> None:
     urls = [f"{state.kms_url}/health", f"{state.webhook_url}/", f"{state.api_url}/health"]
+    urls += [f"{state.pccs_url}/tdx/certification/v4/qe/identity"] if state.pccs_url else []
+    urls += [f"{cvm.guest_url}/Version" for cvm in state.cvms.values() if cvm.guest_url]  # GET: 405, it answers
     deadline = time.monotonic() + SERVICES_TIMEOUT
     with httpx.Client(timeout=2) as http:
         for url in urls:

@@ -26,6 +26,8 @@ class DevnetCvm:
     instance_id: str  # hex, 20 bytes
     guest_version: str = "0.5.7"
     fallback_to_v1: bool = False
+    guest_url: str | None = None  # its dstack guest API (DSTACK_SIMULATOR_ENDPOINT), served by the services
+    guest_socket: str | None = None  # the same API on a unix socket (None when the path is too long for one)
 
 
 @dataclass
@@ -46,6 +48,7 @@ class DevnetState:
     kms_url: str | None = None
     webhook_url: str | None = None
     api_url: str | None = None
+    pccs_url: str | None = None  # PCCS-compatible collateral from the mock PKI (when this warden serves one)
     api_token: str | None = None  # the devnet workspace's control-plane token (devnet.json is 0600)
     kms_version: str = "0.5.7"
     os_image_hash: str | None = None
@@ -72,11 +75,19 @@ class DevnetState:
             "auth_webhook_url": self.webhook_url,
             "api_url": self.api_url,
             "dashboard_url": self.api_url + "/" if self.api_url else None,
+            "pccs_url": self.pccs_url,
             "api_token": self.api_token,
             "apps": dict(self.apps),
             "nodes": list(self.nodes),
             "cvms": [
-                {"name": name, "node": cvm.node, "app": cvm.app, "status": statuses.get(name, "unknown")}
+                {
+                    "name": name,
+                    "node": cvm.node,
+                    "app": cvm.app,
+                    "status": statuses.get(name, "unknown"),
+                    "guest_url": cvm.guest_url,
+                    "guest_socket": cvm.guest_socket,
+                }
                 for name, cvm in self.cvms.items()
             ],
         }

@@ -1,6 +1,10 @@
 """dstack's guest API (`POST /GetKey`, `/GetQuote`, `/Info`, `/Sign`, `/Verify`, `/Version`, …) for a devnet
 CVM, so the unmodified `dstack-sdk` client works against it over HTTP or a unix socket.
 
+The app serves one guest, or whatever guest a callable returns at each request (the devnet's CVMs change
+as they are rebooted or stopped); the callable may block (it may boot the CVM against a KMS), so every
+request is answered on a worker thread.
+
 A failure answers `{"error": …}` with the error's HTTP status from `warden.errors`: 400 a malformed
 request, 404 an unknown method, 503 the CVM or its KMS could not do it (no keys yet, a refusal).
 """
@@ -9,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -16,6 +21,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from warden.body_guard import BodyGuard, error_key_body
 from warden.errors import BadInput, NotFound, WardenError
@@ -32,11 +38,14 @@ SIGN_PATH, SIGN_PURPOSE = "vms", "signing"  # the key dstack's Sign uses
 SECP256K1_NAMES = ("secp256k1", "k256", "")
 
 
-def create_guest_app(guest: Guest) -> FastAPI:
+def create_guest_app(source: Guest | Callable[[], Guest]) -> FastAPI:
+    """The guest API of a guest, or of `source()` at each request (a WardenError when there is none to answer)."""
+    current: Callable[[], Guest] = source if callable(source) else lambda: source
     app = FastAPI(title="warden devnet guest agent", docs_url=None, redoc_url=None)
     app.add_middleware(BodyGuard, max_bytes=MAX_BODY, error_body=error_key_body, always_json=True)
 
     def handle(method: str, body: dict[str, Any]) -> dict[str, Any]:
+        guest = current()
         cvm = guest.cvm
         if method == "GetKey":
             algorithm = str(body.get("algorithm") or "secp256k1")
@@ -70,7 +79,7 @@ def create_guest_app(guest: Guest) -> FastAPI:
     async def route(method: str, request: Request) -> JSONResponse:
         try:
             body = request_object(await request.body())  # BodyGuard has bounded its size and nesting
-            return JSONResponse(handle(method.removeprefix("prpc/"), body))
+            return JSONResponse(await run_in_threadpool(handle, method.removeprefix("prpc/"), body))
         except WardenError as exc:
             return JSONResponse({"error": str(exc)}, status_code=exc.http_status)
 
