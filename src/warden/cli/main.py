@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "nodes": ("warden.cli.nodes", "app"),
     "attest": ("warden.cli.attest", "app"),
     "probe": ("warden.cli.probe", "app"),
+    "alerts": ("warden.cli.alerts", "app"),
     "keys": ("warden.cli.keys", "app"),
     "kms": ("warden.cli.kms", "app"),
     "auth": ("warden.cli.auth", "app"),

@@ -1,0 +1,89 @@
+"""What /api/alerts answers, as pydantic models (declared by the server, checked by `AlertsClient`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from warden.web.models import Answer
+
+
+class NewWebhook(BaseModel):
+    url: str = Field(description="http(s) URL the alerts are POSTed to")
+    format: str = Field("json", description="json (warden's alert object) | slack (an incoming-webhook message)")
+
+
+class Webhook(Answer):
+    id: int
+    url: str
+    format: str
+    created_at: int
+
+
+class CreatedWebhook(Webhook):
+    secret: str = Field(description="HMAC-SHA256 key of X-Warden-Signature; shown only now")
+
+
+class WebhookList(Answer):
+    webhooks: list[Webhook]
+
+
+class TestRequest(BaseModel):
+    webhook: int | None = Field(None, description="Only this webhook (default: every webhook of the workspace)")
+
+
+class TestResult(Answer):
+    webhook: int
+    url: str
+    format: str
+    ok: bool
+    status: int | None = Field(description="The receiver's HTTP status (null: no answer)")
+    error: str | None
+
+
+class TestResults(Answer):
+    results: list[TestResult]
+
+
+class Delivery(Answer):
+    webhook: int
+    url: str
+    status: str = Field(description="pending | delivered | failed")
+    attempts: int
+    last_error: str | None
+    last_status: int | None
+    delivered_at: int | None
+
+
+class Alert(Answer):
+    id: str
+    kind: str
+    app: str
+    app_name: str | None
+    chain_id: int
+    subject: str
+    message: str
+    fix: str | None
+    details: dict[str, Any]
+    raised_at: int
+    resolved_at: int | None
+    deliveries: list[Delivery]
+
+
+class AlertList(Answer):
+    alerts: list[Alert]
+
+
+class SentTx(BaseModel):
+    chain_id: int
+    tx: str = Field(description="The transaction hash warden sent (its changes are not out-of-band)")
+    app: str | None = None
+
+
+class Recorded(Answer):
+    recorded: bool
+
+
+class Retried(Answer):
+    queued: int
