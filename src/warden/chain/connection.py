@@ -66,6 +66,9 @@ class FeeParams:
         return {"maxFeePerGas": self.max_fee_per_gas, "maxPriorityFeePerGas": self.max_priority_fee_per_gas}
 
 
+BATCH_CALLS = 500  # JSON-RPC calls per batch until the provider says less
+
+
 class Chain:
     """Read access to a chain; every write goes through `warden.chain.tx` on top of this."""
 
@@ -110,6 +113,28 @@ class Chain:
         self.rpc.close()
 
     # -- reads -----------------------------------------------------------------------------------
+    def ask(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        """Several calls in as few round trips as the provider takes: batches of at most its `max_batch`
+        (else BATCH_CALLS), one by one when it refuses batches (then remembered). Each item is the call's
+        result or the RpcError it raised."""
+        if len(calls) > 1 and self.limits.batches:
+            size = self.limits.max_batch or BATCH_CALLS
+            out: list[Any] = []
+            try:
+                for start in range(0, len(calls), size):
+                    out.extend(self.rpc.batch(calls[start : start + size]))
+                return out
+            except RpcError:
+                self.limits.batches = False  # the node refuses batches: the rest one by one
+                return out + self.ask(calls[len(out) :])
+        answers: list[Any] = []
+        for method, params in calls:
+            try:
+                answers.append(self.rpc.call(method, params))
+            except RpcError as exc:
+                answers.append(exc)
+        return answers
+
     def block_number(self) -> int:
         return int(self.rpc.call("eth_blockNumber"), 16)
 

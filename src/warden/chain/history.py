@@ -18,7 +18,6 @@ from warden.chain.contract import Contract
 from warden.chain.events import DEFAULT_BATCH, LogScanner, ScanStats, creation_block, decode_logs
 from warden.chain.logcache import REORG_DEPTH, CachedScan, ScanCache
 from warden.chain.provider_limits import ProviderLimits, endpoint_key
-from warden.chain.rpc import RpcError
 from warden.errors import OperationFailed
 
 logger = logging.getLogger(__name__)
@@ -118,7 +117,7 @@ def _head_and_cached(chain: Chain, cached: CachedScan | None) -> tuple[int, Cach
     calls: list[tuple[str, list[Any]]] = [("eth_blockNumber", [])]
     if cached is not None:
         calls.append(("eth_getBlockByNumber", [hex(cached.scanned_to), False]))
-    answers = _ask(chain, calls)
+    answers = chain.ask(calls)
     if isinstance(answers[0], Exception):
         raise answers[0]
     head = int(answers[0], 16)
@@ -146,7 +145,7 @@ def _scan_new_blocks(
     if block_call is not None and known is not None and chain.limits.batches:
         ranges = [(low, min(head, low + known - 1)) for low in range(start, head + 1, known)]
         if len(ranges) + 1 <= batch:
-            answers = _ask(chain, [*(("eth_getLogs", [scanner.query(a, b)]) for a, b in ranges), block_call])
+            answers = chain.ask([*(("eth_getLogs", [scanner.query(a, b)]) for a, b in ranges), block_call])
             *found, block = answers
             if isinstance(block, dict) and not any(isinstance(f, Exception) for f in found):
                 scanner.stats.requests += len(ranges)
@@ -179,22 +178,6 @@ def _start_on_pruned_node(chain: Chain, address: str, head: int, floor: int | No
     return 0, f"{pruned} 0 (pass --from-block or set from_block in the profile to start later)"
 
 
-def _ask(chain: Chain, calls: list[tuple[str, list[Any]]]) -> list[Any]:
-    """Several calls in one round trip when the provider takes batches, else one by one."""
-    if len(calls) > 1 and chain.limits.batches:
-        try:
-            return chain.rpc.batch(calls)
-        except RpcError:
-            chain.limits.batches = False
-    out: list[Any] = []
-    for method, params in calls:
-        try:
-            out.append(chain.rpc.call(method, params))
-        except RpcError as exc:
-            out.append(exc)
-    return out
-
-
 def _unique(logs: list[dict[str, Any]]) -> list[dict[str, Any]]:
     seen: set[tuple[str, str]] = set()
     out = []
@@ -218,7 +201,7 @@ def block_times(chain: Chain, blocks: Sequence[tuple[int, str]], cache: ScanCach
     for start in range(0, len(missing), size):
         chunk = missing[start : start + size]
         for number, block in zip(
-            chunk, _ask(chain, [("eth_getBlockByNumber", [hex(b), False]) for b in chunk]), strict=True
+            chunk, chain.ask([("eth_getBlockByNumber", [hex(b), False]) for b in chunk]), strict=True
         ):
             if isinstance(block, dict):
                 times[number] = int(block["timestamp"], 16)

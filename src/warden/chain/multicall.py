@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
@@ -26,7 +26,6 @@ if TYPE_CHECKING:
 MULTICALL3 = "0xcA11bde05977b3631167028862bE2a173976CA11"
 AGGREGATE3 = function_signature_to_4byte_selector("aggregate3((address,bool,bytes)[])")
 CALLS_PER_MULTICALL = 500  # about 5k gas per membership view: far below any node's eth_call gas cap
-CALLS_PER_BATCH = 500  # JSON-RPC calls per batch until the provider says less
 
 
 @dataclass(frozen=True)
@@ -63,7 +62,7 @@ def _through_multicall(chain: Chain, calls: Sequence[tuple[str, bytes]], tag: st
         for chunk in chunks
     ]
     try:
-        raw = _send(chain, requests)
+        raw = chain.ask(requests)
     except (RpcError, RpcUnavailable):
         return None
     answers: list[ViewAnswer] = []
@@ -92,32 +91,9 @@ def _aggregate3(chunk: Sequence[tuple[str, bytes]]) -> bytes:
 def _one_call_each(chain: Chain, calls: Sequence[tuple[str, bytes]], tag: str) -> list[ViewAnswer]:
     requests = [("eth_call", [{"to": to, "data": "0x" + data.hex()}, tag]) for to, data in calls]
     answers: list[ViewAnswer] = []
-    for reply in _send(chain, requests):
+    for reply in chain.ask(requests):
         if isinstance(reply, Exception):
             answers.append(reply)
         else:
             answers.append(bytes.fromhex(str(reply)[2:]))
     return answers
-
-
-def _send(chain: Chain, requests: list[tuple[str, list[Any]]]) -> list[Any]:
-    """Every request, in JSON-RPC batches as large as the provider takes (one by one when it takes none)."""
-    limits = chain.limits
-    if len(requests) == 1 or not limits.batches:
-        out: list[Any] = []
-        for method, params in requests:
-            try:
-                out.append(chain.rpc.call(method, params))
-            except RpcError as exc:
-                out.append(exc)
-        return out
-    size = limits.max_batch or CALLS_PER_BATCH
-    out = []
-    for start in range(0, len(requests), size):
-        chunk = requests[start : start + size]
-        try:
-            out.extend(chain.rpc.batch(chunk))
-        except RpcError:
-            limits.batches = False  # the node refuses batches: the rest one by one
-            out.extend(_send(chain, chunk))
-    return out
