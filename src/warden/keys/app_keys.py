@@ -117,15 +117,34 @@ def derive_app_k256_key(root: RootKeys, app_id: bytes) -> tuple[bytes, bytes]:
     return key, signature
 
 
-def derive_app_keys(root: RootKeys, app_id: bytes, instance_id: bytes) -> AppKeys:
-    """Everything `GetAppKey` derives for (app_id, instance_id); instance_id may be empty (no_instance_id)."""
-    check_app_id(app_id)
+@dataclass(frozen=True)
+class PerAppKeys:
+    """The part of `AppKeys` that depends on the app id alone: every instance of an app gets the same."""
+
+    env_crypt_key: bytes = field(repr=False)
+    k256_key: bytes = field(repr=False)
+    k256_signature: bytes
+
+
+def derive_per_app_keys(root: RootKeys, app_id: bytes) -> PerAppKeys:
+    """The env key, the app's k256 key and the root's signature over it: pure functions of (root, app_id)."""
     k256_key, k256_signature = derive_app_k256_key(root, app_id)
+    return PerAppKeys(env_crypt_key=env_encrypt_secret(root, app_id), k256_key=k256_key, k256_signature=k256_signature)
+
+
+def derive_app_keys(
+    root: RootKeys, app_id: bytes, instance_id: bytes, per_app: Callable[[RootKeys, bytes], PerAppKeys] | None = None
+) -> AppKeys:
+    """Everything `GetAppKey` derives for (app_id, instance_id); instance_id may be empty (no_instance_id).
+
+    `per_app(root, app_id)` gives the instance-independent part (a cache of `derive_per_app_keys`, say)."""
+    check_app_id(app_id)
+    shared = (per_app or derive_per_app_keys)(root, app_id)
     return AppKeys(
         disk_crypt_key=derive_dh_secret(root.ca_secret, [app_id, instance_id, b"app-disk-crypt-key"]),
-        env_crypt_key=env_encrypt_secret(root, app_id),
-        k256_key=k256_key,
-        k256_signature=k256_signature,
+        env_crypt_key=shared.env_crypt_key,
+        k256_key=shared.k256_key,
+        k256_signature=shared.k256_signature,
     )
 
 

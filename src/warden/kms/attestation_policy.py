@@ -22,6 +22,11 @@ class AttestationPolicy:
     device_formula: DeviceIdFormula = "ppid"
     clock: Callable[[], float] = field(default=time.time)
 
+    @property
+    def may_block(self) -> bool:
+        """Whether checking a quote may wait on I/O: any collateral source but a fixed one may fetch (a PCCS)."""
+        return not isinstance(self.collateral, FixedCollateral)
+
     def verify(self, raw: bytes) -> VerifiedQuote:
         """Verify a quote now, against this policy's root and collateral (raises QuoteError)."""
         return verify_quote(raw, self.collateral(raw), int(self.clock()), self.root_ca_der)
@@ -51,7 +56,16 @@ class AttestationPolicy:
         )
 
 
+class FixedCollateral:
+    """One collateral for every quote, parsed once: checking a quote against it is computation only."""
+
+    def __init__(self, parsed: Any) -> None:
+        self.parsed = parsed
+
+    def __call__(self, _quote: bytes) -> Any:
+        return self.parsed
+
+
 def fixed_collateral(collateral_json: str) -> Callable[[bytes], Any]:
     """One collateral for every quote (the devnet's mock PKI, or a file fetched ahead of time)."""
-    parsed = parse_collateral(collateral_json)
-    return lambda _quote: parsed
+    return FixedCollateral(parse_collateral(collateral_json))

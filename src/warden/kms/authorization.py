@@ -16,6 +16,7 @@ the DstackKms on the first request that reaches the chain.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Callable
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
-from eth_utils import to_checksum_address
+from eth_utils import keccak
 
 from warden.chain.app import BootCheck
 from warden.chain.connection import ContractReverted
@@ -110,16 +111,24 @@ def boot_check(boot: BootInfo) -> BootCheck:
     if not isinstance(boot.tcb_status, str) or not all(isinstance(a, str) for a in boot.advisory_ids):
         raise InvalidBootInfo("tcb_status and advisory_ids must be text")
     return BootCheck(
-        app_id=str(to_checksum_address(padded["app_id"])),
+        app_id=checksum_address(padded["app_id"]),
         compose_hash=padded["compose_hash"],
         device_id=padded["device_id"],
-        instance_id=str(to_checksum_address(padded["instance_id"])),
+        instance_id=checksum_address(padded["instance_id"]),
         mr_aggregated=padded["mr_aggregated"],
         mr_system=padded["mr_system"],
         os_image_hash=padded["os_image_hash"],
         tcb_status=boot.tcb_status,
         advisory_ids=tuple(boot.advisory_ids),
     )
+
+
+def checksum_address(address: bytes) -> str:
+    """EIP-55 form of a 20-byte address (what eth_utils' `to_checksum_address` gives, without its validation
+    layers: the bytes are already checked; this runs twice per key request)."""
+    digits = address.hex()
+    nibbles = keccak(digits.encode()).hex()
+    return "0x" + "".join(d.upper() if n > "7" else d for d, n in zip(digits, nibbles, strict=False))
 
 
 class Authorizer:
@@ -181,18 +190,45 @@ class Authorizer:
         """DstackKms.isKmsAllowed: TCB up to date, OS image, KMS aggregated MR and KMS device allowed."""
         return self._authorize(boot, "kms")
 
+    async def authorize_app_async(self, boot: BootInfo) -> Decision:
+        """`authorize_app` for an event loop: it waits for the chain without holding a thread of its own."""
+        return await self._authorize_async(boot, "app")
+
     def _authorize(self, boot: BootInfo, kind: CheckKind) -> Decision:
-        try:
-            check = boot_check(boot)
-        except Exception as exc:  # not a BootInfo the contract can take: denied before any chain call
-            detail = str(exc) if isinstance(exc, InvalidBootInfo) else type(exc).__name__
-            return Decision(False, f"{INVALID_REQUEST}: {detail}", "")
+        check = self._check_of(boot)
+        if isinstance(check, Decision):
+            return check
         try:
             decision = self._within_deadline(lambda: self._ask_chain(check, kind))
         except Exception as exc:  # fail closed on anything at all
-            cause = short_cause(exc)
-            self._failed(f"{kind} check for app {check.app_id} failed closed: {cause}")
-            return Decision.backend_failure(cause)
+            return self._failed_closed(check, kind, exc)
+        return self._decided(check, kind, decision)
+
+    async def _authorize_async(self, boot: BootInfo, kind: CheckKind) -> Decision:
+        check = self._check_of(boot)
+        if isinstance(check, Decision):
+            return check
+        try:
+            decision = await self._within_deadline_async(lambda: self._ask_chain(check, kind))
+        except Exception as exc:  # fail closed on anything at all
+            return self._failed_closed(check, kind, exc)
+        return self._decided(check, kind, decision)
+
+    @staticmethod
+    def _check_of(boot: BootInfo) -> BootCheck | Decision:
+        """The contract's tuple for `boot`, or the denial of a BootInfo the contract cannot take."""
+        try:
+            return boot_check(boot)
+        except Exception as exc:  # not a BootInfo the contract can take: denied before any chain call
+            detail = str(exc) if isinstance(exc, InvalidBootInfo) else type(exc).__name__
+            return Decision(False, f"{INVALID_REQUEST}: {detail}", "")
+
+    def _failed_closed(self, check: BootCheck, kind: CheckKind, exc: Exception) -> Decision:
+        cause = short_cause(exc)
+        self._failed(f"{kind} check for app {check.app_id} failed closed: {cause}")
+        return Decision.backend_failure(cause)
+
+    def _decided(self, check: BootCheck, kind: CheckKind, decision: Decision) -> Decision:
         self._answered()
         log.info(
             "%s check for app %s: %s%s",
@@ -205,7 +241,9 @@ class Authorizer:
 
     def _ask_chain(self, check: BootCheck, kind: CheckKind) -> Decision:
         function = "isAppAllowed" if kind == "app" else "isKmsAllowed"
-        verdict, gateway = self.registry.call_many([(function, (check.as_abi(),)), ("gatewayAppId", ())])
+        verdict, gateway = self.registry.call_many(
+            [(function, (check.as_abi(),)), ("gatewayAppId", ())], aggregate=False
+        )
         for name, value in ((function, verdict), ("gatewayAppId", gateway)):
             if isinstance(value, ContractReverted):
                 raise OperationFailed(f"{name} reverted: {value.reason}")
@@ -232,7 +270,7 @@ class Authorizer:
 
     def _read_info(self) -> BackendInfo:
         registry = self.registry
-        gateway, implementation = registry.call_many([("gatewayAppId", ()), ("appImplementation", ())])
+        gateway, implementation = registry.call_many([("gatewayAppId", ()), ("appImplementation", ())], aggregate=False)
         for value in (gateway, implementation):
             if isinstance(value, Exception):
                 raise value
@@ -273,6 +311,17 @@ class Authorizer:
         try:
             return future.result(timeout=self.timeout)
         except FutureTimeout:
+            future.cancel()  # still queued: never runs; already running: ends with the RPC client's timeout
+            raise OperationFailed(f"no answer within {self.timeout:g}s") from None
+
+    async def _within_deadline_async(self, work: Callable[[], _T]) -> _T:
+        """`_within_deadline` with the event loop keeping the time instead of a blocked thread."""
+        if self._closed.is_set():
+            raise OperationFailed("authorizer is closed")
+        future: Future[_T] = self._pool.submit(work)
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), self.timeout)
+        except TimeoutError:
             future.cancel()  # still queued: never runs; already running: ends with the RPC client's timeout
             raise OperationFailed(f"no answer within {self.timeout:g}s") from None
 

@@ -8,22 +8,25 @@ builds BootInfo, asks DstackKms (`isAppAllowed` / `isKmsAllowed`) and only then 
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from warden.errors import BadInput, Denied, OperationFailed
 from warden.hexutil import parse_hex
 from warden.identity.bootinfo import BootInfo
 from warden.keys.app_keys import (
+    PerAppKeys,
     RootKeys,
     app_ca_secret,
     derive_app_keys,
+    derive_per_app_keys,
     env_encrypt_public_key,
     sign_env_encrypt_public_key,
 )
@@ -31,6 +34,7 @@ from warden.keys.sealed_box import report_data_for, seal
 from warden.kms.attestation_policy import AttestationPolicy
 from warden.kms.authorization import BACKEND_UNAVAILABLE, Authorizer, Decision
 from warden.kms.certs import app_ca_certificate, issue_leaf, parse_cert_request, pem, root_ca_certificate
+from warden.kms.decision_tally import DECISIONS
 
 log = logging.getLogger("warden.kms")
 
@@ -38,6 +42,7 @@ APP_KEY_PURPOSE = "warden-kms-app-key"  # report_data = sha512(purpose ":" reque
 KMS_KEY_PURPOSE = "warden-kms-onboard"
 KMS_IDENTITY_PURPOSE = "warden-kms-identity"
 RA_TLS_PURPOSE = "ratls-cert"  # a CSR's attestation binds sha512("ratls-cert:" ‖ SPKI), as dstack's does
+PER_APP_KEYS_CACHED = 4096  # apps whose instance-independent keys stay derived
 
 
 class KmsDenied(Denied):
@@ -59,6 +64,12 @@ class KmsService:
     # this KMS's own attestation (report_data → GetQuote-shaped dict), when it runs in a CVM
     self_attestation: Callable[[bytes], dict[str, Any]] | None = None
     clock: Callable[[], float] = field(default=time.time)
+    # what an app's instances share (env key, k256 key and its signature): a pure function of the root keys and
+    # the app id, so derived once per app; bounded, so a stream of app ids cannot grow it without end
+    _per_app_keys: Callable[[RootKeys, bytes], PerAppKeys] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._per_app_keys = lru_cache(maxsize=PER_APP_KEYS_CACHED)(derive_per_app_keys)
 
     @cached_property
     def root_ca_pem(self) -> str:
@@ -126,12 +137,34 @@ class KmsService:
 
     # -- attested ----------------------------------------------------------------------------------
     def get_app_key(self, body: dict[str, Any]) -> dict[str, Any]:
+        requester, report_data = self._app_key_request(body)
+        boot = self.policy.boot_info(_attestation(body), report_data)
+        return self._release_app_key(requester, boot, self.authorizer.authorize_app(boot))
+
+    async def get_app_key_async(self, body: dict[str, Any]) -> dict[str, Any]:
+        """`get_app_key` on an event loop. With fixed collateral the attestation checks are computation only and
+        run right there, as do the key derivation and sealing; a collateral source that may fetch runs on a
+        thread instead. The chain question waits on the authorizer's threads and deadline."""
+        requester, report_data = self._app_key_request(body)
+        attestation = _attestation(body)
+        if self.policy.may_block:
+            boot = await asyncio.to_thread(self.policy.boot_info, attestation, report_data)
+        else:
+            boot = self.policy.boot_info(attestation, report_data)
+        return self._release_app_key(requester, boot, await self.authorizer.authorize_app_async(boot))
+
+    def _app_key_request(self, body: dict[str, Any]) -> tuple[bytes, bytes]:
+        """The requester's key and the report_data its quote must carry."""
         version = _int_arg(body, "api_version", 0)
         if version > 1:
             raise BadInput(f"Unsupported API version: {version}")
         requester = _hex_arg(body, "requester_key")
-        boot, decision = self._authorized_app(body, report_data_for(APP_KEY_PURPOSE, requester))
-        keys = derive_app_keys(self.keys, boot.app_id, boot.instance_id)
+        return requester, report_data_for(APP_KEY_PURPOSE, requester)
+
+    def _release_app_key(self, requester: bytes, boot: BootInfo, decision: Decision) -> dict[str, Any]:
+        DECISIONS.record("kms", decision.allowed, decision.reason)
+        _require_allowed(boot, decision)
+        keys = derive_app_keys(self.keys, boot.app_id, boot.instance_id, self._per_app_keys)
         released = {
             "ca_cert": self.root_ca_pem,
             "disk_crypt_key": keys.disk_crypt_key.hex(),
@@ -166,6 +199,7 @@ class KmsService:
         requester = _hex_arg(body, "requester_key")
         boot = self.policy.boot_info(_attestation(body), report_data_for(KMS_KEY_PURPOSE, requester))
         decision = self.authorizer.authorize_kms(boot)
+        DECISIONS.record("kms-replica", decision.allowed, decision.reason)
         if not decision.allowed:
             log.info("refused root keys to a KMS on device %s: %s", boot.device_id.hex(), decision.reason)
             raise KmsDenied(f"KMS not allowed: {decision.reason}")
@@ -178,10 +212,14 @@ class KmsService:
     ) -> tuple[BootInfo, Decision]:
         boot = self.policy.boot_info(_attestation(body), report_data, boottime=boottime)
         decision = self.authorizer.authorize_app(boot)
-        if not decision.allowed:
-            log.info("boot denied: app %s device %s: %s", boot.app_id.hex(), boot.device_id.hex(), decision.reason)
-            raise KmsDenied(f"Boot denied: {decision.reason}")
+        _require_allowed(boot, decision)
         return boot, decision
+
+
+def _require_allowed(boot: BootInfo, decision: Decision) -> None:
+    if not decision.allowed:
+        log.info("boot denied: app %s device %s: %s", boot.app_id.hex(), boot.device_id.hex(), decision.reason)
+        raise KmsDenied(f"Boot denied: {decision.reason}")
 
 
 def _attestation(body: dict[str, Any]) -> dict[str, Any]:
