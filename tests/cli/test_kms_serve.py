@@ -3,6 +3,7 @@ while its RPC is down and recovers by itself."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import signal
 import stat
@@ -13,28 +14,43 @@ from pathlib import Path
 
 import httpx
 
+from tests.support.chain import deploy_app, send
 from tests.support.cli import WARDEN_ENV, assert_clean_error, warden
 from tests.support.flaky_proxy import FlakyProxy
+from tests.support.http_server import serve
 from tests.support.processes import answers_health, children_of, free_port
+from warden.chain.connection import Chain
 from warden.chain.kms import KmsRegistry
+from warden.chain.signer import Signer
 from warden.devnet.anvil import Anvil
+from warden.keys.sealed_box import new_key_pair, report_data_for
+from warden.kms.service import APP_KEY_PURPOSE
 from warden.tee.collateral import collateral_json
+from warden.tee.cvm import SimCvm
+from warden.tee.node import SimNode
+from warden.tee.pccs import create_pccs_app
 from warden.tee.pki import MockIntelPki
+
+COMPOSE = hashlib.sha256(b'{"name":"pccs-demo","runner":"docker-compose"}').digest()
 
 WARDEN = str(Path(sys.executable).parent / "warden")
 
 
 def run_kms(
-    tmp_path: Path, anvil: Anvil, kms: KmsRegistry, *extra: str, rpc_url: str | None = None
+    tmp_path: Path, anvil: Anvil, kms: KmsRegistry, *extra: str, rpc_url: str | None = None, pccs_url: str | None = None
 ) -> tuple[subprocess.Popen[str], str]:
     pki = MockIntelPki.load_or_create(tmp_path / "pki")
     (tmp_path / "root.der").write_bytes(pki.root_ca_der)
     (tmp_path / "collateral.json").write_text(collateral_json(pki))
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in WARDEN_ENV} | {"WARDEN_HOME": str(tmp_path / "home")}
+    env = {k: v for k, v in os.environ.items() if k not in WARDEN_ENV} | {
+        "WARDEN_HOME": str(tmp_path / "home"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+    }
+    collateral = ["--pccs-url", pccs_url] if pccs_url else ["--collateral", str(tmp_path / "collateral.json")]
     process = subprocess.Popen(
         [WARDEN, "kms", "serve", "--port", str(port), "--kms", kms.address, "--rpc-url", rpc_url or anvil.url,
-         "--root-ca", str(tmp_path / "root.der"), "--collateral", str(tmp_path / "collateral.json"), *extra],
+         "--root-ca", str(tmp_path / "root.der"), *collateral, *extra],
         env=env, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
@@ -80,7 +96,9 @@ def test_serve_generates_root_keys_once_and_reports_meta(tmp_path: Path, anvil: 
 
 def test_serve_refuses_bad_options(tmp_path: Path) -> None:
     assert_clean_error(warden("kms", "serve", "--csr-api-versions", "3", "--collateral", "x"), 2, "csr-api-versions")
-    assert_clean_error(warden("kms", "serve"), 2, "--collateral")
+    assert_clean_error(warden("kms", "serve", "--pccs-url", "ftp://pccs.example"), 2, "PCCS")
+    both = warden("kms", "serve", "--pccs-url", "http://127.0.0.1:1", "--collateral", str(tmp_path / "c.json"))
+    assert_clean_error(both, 2, "--collateral")
     missing = warden("kms", "serve", "--collateral", str(tmp_path / "nope.json"))
     assert_clean_error(missing, 2, "collateral file", "does not exist")
 
@@ -131,3 +149,37 @@ def test_workers_are_separate_processes_serving_the_same_root_keys(
         err = stop(process)
     assert len(keys) == 1  # every worker loaded the root keys the parent made once
     assert "2 worker(s)" in err and err.count("generated") == 1
+
+
+def test_serve_verifies_quotes_with_collateral_from_a_pccs_and_fails_closed_without_it(
+    tmp_path: Path, anvil: Anvil, chain: Chain, owner: Signer, kms: KmsRegistry
+) -> None:
+    pki = MockIntelPki.load_or_create(tmp_path / "pki")
+    node = SimNode.load_or_create(tmp_path / "node", "prod5", "devnet")
+    os_image = bytes([0x0E]) * 32
+    send(chain, owner, kms.add_os_image(os_image))
+    app = deploy_app(chain, owner, kms, device_id=node.device_id, compose_hash=COMPOSE)
+    cvm = SimCvm(node, pki, app_id=bytes.fromhex(app.address[2:]), compose_hash=COMPOSE,
+                 instance_id=(1).to_bytes(20, "big"), os_image_hash=os_image,
+                 key_provider=b'{"name":"kms","id":"devnet"}')  # fmt: skip
+    _private, public = new_key_pair()
+    body = {"api_version": 1, "requester_key": public.hex(),
+            "attestation": cvm.get_quote_response(report_data_for(APP_KEY_PURPOSE, public))}  # fmt: skip
+
+    with serve(create_pccs_app(pki)) as pccs:
+        process, url = run_kms(tmp_path, anvil, kms, "--workers", "1", pccs_url=pccs)
+        try:
+            answer = httpx.post(url + "/prpc/KMS.GetAppKey", json=body, timeout=30)
+        finally:
+            stop(process)
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["sealed_keys"]  # keys released: the quote verified with the PCCS's collateral
+
+    dead = f"http://127.0.0.1:{free_port()}"
+    process, url = run_kms(tmp_path, anvil, kms, "--workers", "1", pccs_url=dead)
+    try:
+        refused = httpx.post(url + "/prpc/KMS.GetAppKey", json=body, timeout=60)
+    finally:
+        stop(process)
+    assert refused.status_code == 503, refused.text  # no collateral: undecided, no key
+    assert "collateral" in refused.json()["error"].lower()

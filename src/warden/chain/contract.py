@@ -29,12 +29,15 @@ class Contract:
         data = self.abi.encode_call(fn, *args)
         return self.abi.decode_output(fn, self.chain.call(self.address, data, block=block, abi=self.abi), len(args))
 
-    def call_many(self, calls: Sequence[tuple[str, Sequence[Any]]], block: int | str = "latest") -> list[Any]:
+    def call_many(
+        self, calls: Sequence[tuple[str, Sequence[Any]]], block: int | str = "latest", *, aggregate: bool = True
+    ) -> list[Any]:
         """Several view calls in as few round trips as the provider allows (Multicall3 where deployed, else a
-        JSON-RPC batch); a reverted call yields its ContractReverted."""
+        JSON-RPC batch); a reverted call yields its ContractReverted. `aggregate=False` asks the contract
+        itself, never through Multicall3 (what a key-release decision is read with)."""
         views = [(self.address, self.abi.encode_call(fn, *args)) for fn, args in calls]
         results: list[Any] = []
-        for (fn, args), raw in zip(calls, read_views(self.chain, views, block), strict=True):
+        for (fn, args), raw in zip(calls, read_views(self.chain, views, block, aggregate=aggregate), strict=True):
             if isinstance(raw, Reverted):
                 reason = decode_revert(raw.data, self.abi) if raw.data else None
                 results.append(ContractReverted(reason or "reverted without a reason", raw.data))

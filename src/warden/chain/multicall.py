@@ -18,8 +18,6 @@ from eth_abi import encode as abi_encode
 from eth_abi.exceptions import DecodingError
 from eth_utils import function_signature_to_4byte_selector
 
-from warden.chain.rpc import RpcError, RpcUnavailable
-
 if TYPE_CHECKING:
     from warden.chain.connection import Chain
 
@@ -38,13 +36,15 @@ class Reverted:
 ViewAnswer = bytes | Reverted | Exception
 
 
-def read_views(chain: Chain, calls: Sequence[tuple[str, bytes]], block: int | str = "latest") -> list[ViewAnswer]:
+def read_views(
+    chain: Chain, calls: Sequence[tuple[str, bytes]], block: int | str = "latest", *, aggregate: bool = True
+) -> list[ViewAnswer]:
     """The raw answer of each (address, calldata) view at `block`: bytes, `Reverted`, or the RpcError an
-    eth_call raised."""
+    eth_call raised. `aggregate=False` asks each contract directly (one eth_call each, in batches)."""
     if not calls:
         return []
     tag = hex(block) if isinstance(block, int) else block
-    if len(calls) > 1 and chain.limits.multicall is not False:
+    if aggregate and len(calls) > 1 and chain.limits.multicall is not False:
         answers = _through_multicall(chain, calls, tag)
         if answers is not None:
             return answers
@@ -61,10 +61,7 @@ def _through_multicall(chain: Chain, calls: Sequence[tuple[str, bytes]], tag: st
         )
         for chunk in chunks
     ]
-    try:
-        raw = chain.ask(requests)
-    except (RpcError, RpcUnavailable):
-        return None
+    raw = chain.ask(requests)  # a node that does not answer raises: falling back would not help
     answers: list[ViewAnswer] = []
     for chunk, reply in zip(chunks, raw, strict=True):
         if isinstance(reply, Exception) or reply in (None, "0x", ""):

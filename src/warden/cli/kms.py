@@ -20,6 +20,7 @@ from warden.changes.asked import os_image_changes
 from warden.cli.common import (
     CollateralOption,
     JsonOption,
+    PccsUrlOption,
     RootCaOption,
     WorkersOption,
     emit,
@@ -207,9 +208,10 @@ class KmsServeSpec:
     chain_id: int | None
     kms: str
     key_dir: str
-    collateral: str
+    collateral: str | None
     root_ca: str | None
     csr_api_versions: tuple[int, ...]
+    pccs_url: str | None = None
 
     def build(self, source: LazyKmsRegistry | None = None) -> tuple[FastAPI, Callable[[], None]]:
         """The KMS app (asking `source`, else a DstackKms source of its own), and how to release what it holds."""
@@ -218,7 +220,11 @@ class KmsServeSpec:
         from warden.kms.server import create_kms_app
         from warden.kms.service import KmsService, KmsSettings
 
-        policy = attestation_policy(Path(self.collateral), Path(self.root_ca) if self.root_ca else None)
+        policy = attestation_policy(
+            Path(self.collateral) if self.collateral else None,
+            Path(self.root_ca) if self.root_ca else None,
+            self.pccs_url,
+        )
         kms = source or open_kms_source(self.rpc_url, self.chain_id, self.kms, timeout=KMS_DECISION_TIMEOUT)
         keys, _ = load_or_generate_root_keys(Path(self.key_dir))
         authorizer = Authorizer(kms, timeout=KMS_DECISION_TIMEOUT)
@@ -245,12 +251,17 @@ def serve(
     key_dir: KeyDirOption = None,
     root_ca: RootCaOption = None,
     collateral: CollateralOption = None,
+    pccs_url: PccsUrlOption = None,
     csr_api_versions: CsrApiVersionsOption = "1,2",
     workers: WorkersOption = None,
 ) -> None:
     """Serve the KMS (POST /prpc/KMS.<Method>): keys only for attested callers the chain allows.
 
-    Example: warden kms serve --port 8011 --root-ca devnet-root.der --collateral devnet-collateral.json
+    Quotes are verified against Intel's root (or --root-ca) with collateral from --collateral FILE, else
+    fetched from --pccs-url (else dcap-qvl's default PCCS) and cached per platform until its nextUpdate; a
+    PCCS that cannot answer means a refusal.
+
+    Example: warden kms serve --port 8011 --pccs-url https://pccs.phala.network
     """
     # imported here: only `serve` needs the web stack, and every other command starts faster without it
     import uvicorn
@@ -262,16 +273,14 @@ def serve(
     processes = workers if workers is not None else (os.cpu_count() or 1)
     if processes < 1:
         raise BadInput(f"invalid --workers {processes}: at least 1")
-    if collateral is None:
-        raise BadInput("pass --collateral FILE: the TCB info, QE identity and CRLs quotes are checked against")
-    attestation_policy(collateral, root_ca)  # unreadable files are refused here, not in every worker
+    attestation_policy(collateral, root_ca, pccs_url)  # bad files or URLs are refused here, not in every worker
     url, chain_id = service.network.rpc()
     # asked once here, so a wrong chain id or a non-KMS address stops the command (exit 2) before any worker
     source = open_kms_source(url, chain_id, service.kms.address(), timeout=KMS_DECISION_TIMEOUT)
     directory = key_dir or warden_home() / "kms"
     keys, generated = load_or_generate_root_keys(directory)  # made once, before any worker reads them
-    spec = KmsServeSpec(url, chain_id, source.address, str(directory), str(collateral),
-                        str(root_ca) if root_ca else None, versions)  # fmt: skip
+    spec = KmsServeSpec(url, chain_id, source.address, str(directory), str(collateral) if collateral else None,
+                        str(root_ca) if root_ca else None, versions, None if collateral else pccs_url)  # fmt: skip
     note(f"root keys {'generated' if generated else 'loaded'}: k256 public key 0x{keys.k256_public_key.hex()}")
     where = f"http://{service.host}:{service.port}"
     note(f"KMS for DstackKms {spec.kms} on {where} (CSR API {csr_api_versions}, {processes} worker(s)); Ctrl-C stops")

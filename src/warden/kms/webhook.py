@@ -33,6 +33,7 @@ from warden.body_guard import BodyGuard
 from warden.hexutil import parse_hex, strip_0x
 from warden.identity.bootinfo import BootInfo
 from warden.kms.authorization import BACKEND_UNAVAILABLE, INVALID_REQUEST, Authorizer, Decision
+from warden.kms.decision_tally import DECISIONS
 
 log = logging.getLogger("warden.kms.webhook")
 
@@ -152,6 +153,7 @@ def create_webhook_app(authorizer: Authorizer, *, max_body_bytes: int = MAX_BODY
         except Exception as exc:  # the authorizer fails closed by itself; this is the last line
             log.error("%s authorization failed: %s", kind, type(exc).__name__)
             decision = Decision.backend_failure(type(exc).__name__)
+        DECISIONS.record(f"webhook-{kind}", decision.allowed, decision.reason)
         return JSONResponse(decision_body(decision))
 
     @app.post("/bootAuth/app")
