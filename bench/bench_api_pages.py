@@ -41,10 +41,11 @@ def device(i: int) -> bytes:
     return hashlib.sha256(f"bench node {i}".encode()).digest()
 
 
-def seed(fleet: Fleet) -> str:
-    """The fleet in a few transactions (the store's one-at-a-time writes would take minutes); the token."""
+def seed(fleet: Fleet, app: str = APP, chain_id: int = 31337) -> str:
+    """The fleet in a few transactions (the store's one-at-a-time writes would take minutes), its CVMs all of
+    `app`; the token. Node i has device id `device(i)`."""
     workspace, token = fleet.create_workspace("bench")
-    fleet.register_app(workspace, APP, chain_id=31337, name="bench-app")
+    fleet.register_app(workspace, app, chain_id=chain_id, name="bench-app")
     with fleet.session() as s:
         nodes = []
         for i in range(NODES):

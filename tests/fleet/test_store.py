@@ -10,9 +10,12 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
 from tests.support.control_plane import DATABASES, database_url
+from warden.chain.logcache import CachedScan
+from warden.chain.provider_limits import ProviderLimits
 from warden.errors import BadInput
 from warden.fleet.database import engine_for, head_revision, schema_revision
 from warden.fleet.models import Base
+from warden.fleet.scan_store import FleetScanCache
 from warden.fleet.store import AppView, Fleet, NotFound
 
 APP = "0x" + "11" * 20
@@ -152,3 +155,29 @@ def test_a_workspace_made_with_a_configured_token_has_that_token_only(fleet: Fle
     assert fleet.ensure_workspace("devnet", token) == ref  # the next start finds it
     assert fleet.workspace_for_token(token) == ref
     assert {w.name: w.tokens for w in fleet.workspaces()} == {"devnet": 1}  # no token nobody was shown
+
+
+def test_the_scan_cache_keeps_logs_limits_and_block_times_in_the_database(fleet: Fleet) -> None:
+    """The control plane's ScanCache: what one opening wrote, another (a restart, another worker) reads."""
+    key = "31337:0xabc:0xtopic"
+    log = {"blockNumber": "0x10", "logIndex": "0x0", "data": "0x", "topics": ["0xtopic"]}
+    first = FleetScanCache(fleet)
+    assert first.get(key) is None and first.get_limits("endpoint") is None and first.get_block_times(["0x1"]) == {}
+    first.put(key, CachedScan(16, "0xhash16", [log]))
+    first.put(key, CachedScan(20, "0xhash20", [log, log | {"blockNumber": "0x14"}]))  # replaces the row
+    first.put_limits("endpoint", ProviderLimits(10_000, 100, True, None))
+    first.put_limits("endpoint", ProviderLimits(8_000, 50, False, True))
+    first.put_block_times({"0xaa": 1_700_000_000, "0xbb": 1_700_000_002})
+    first.put_block_times({"0xaa": 1_700_000_000, "0xcc": 1_700_000_004})  # known ones are kept, not doubled
+
+    again = FleetScanCache(fleet)  # the tables exist already
+    cached = again.get(key)
+    assert cached is not None and (cached.scanned_to, cached.block_hash, len(cached.logs)) == (20, "0xhash20", 2)
+    assert cached.logs[0] == log
+    assert again.get_limits("endpoint") == ProviderLimits(8_000, 50, False, True)
+    hashes = [f"0x{i:064x}" for i in range(1_200)]  # more than one IN (...) query
+    again.put_block_times({h: i for i, h in enumerate(hashes)})
+    assert again.get_block_times(["0xaa", "0xcc", "0xdd"]) == {"0xaa": 1_700_000_000, "0xcc": 1_700_000_004}
+    assert again.get_block_times(hashes) == {h: i for i, h in enumerate(hashes)}
+    again.drop(key)
+    assert again.get(key) is None and first.get(key) is None

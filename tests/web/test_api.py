@@ -212,8 +212,13 @@ def test_answers_are_the_views_json_byte_for_byte(world: PlaneWorld, base_url: s
         "/api/nodes/prod5/history": {"node": "prod5", "history": history},
         "/api/apps": {"apps": [a.as_json() for a in fleet.apps(workspace)], "next_cursor": None},
         f"/api/apps/{app.address}": fleet.app(workspace, app.address).as_json(),
-        f"/api/apps/{app.address}/device-allowlist": plane.device_allowlist(workspace, app.address).as_json(),
-        f"/api/apps/{app.address}/history": {"app": app.address, "events": plane.app_history(workspace, app.address)},
+        f"/api/apps/{app.address}/device-allowlist": plane.device_allowlist(workspace, app.address).as_json()
+        | {"next_cursor": None},
+        f"/api/apps/{app.address}/history": {
+            "app": app.address,
+            "events": plane.app_history(workspace, app.address),
+            "next_cursor": None,
+        },
         "/api/cvms": {"cvms": [c.as_json() for c in fleet.cvms(workspace)], "next_cursor": None},
         "/api/cvms/shared-key-demo-1": fleet.find_cvm(workspace, "shared-key-demo-1").as_json(),
     }

@@ -4,19 +4,27 @@ which nodes the workspace may deploy to.
 Each row is one device id with a status: `allowed` (on chain), `deployed-not-allowed` (a CVM of the app
 is placed on a node with that id, and the chain does not allow it: it will be refused keys) or
 `known-not-deployed` (a deployable node, not allowed, no CVM of this app on it).
+
+The chain's part (`chain_allowlist`) is independent of the inventory, so a caller may keep it while the
+chain's head has not moved (the control plane does); the inventory's part is read fresh every time. Rows
+are ordered (what needs attention first) and paged by their sort key (`row_key`), so a page after a
+cursor never skips or repeats a device.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_right
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from warden.chain.app import AppAuth
 from warden.chain.inputs import hex0x
 from warden.chain.logcache import ScanCache
-from warden.fleet.devices import allowlist_head_json, list_devices
+from warden.errors import BadInput
+from warden.fleet.devices import DeviceAllowlist, allowlist_head_json, list_devices
 from warden.fleet.inventory import Inventory
-from warden.fleet.store import CvmView
+from warden.fleet.store import CvmView, Placement
 
 DeviceStatus = Literal["allowed", "deployed-not-allowed", "known-not-deployed"]
 STATUS_ORDER: dict[str, int] = {"deployed-not-allowed": 0, "allowed": 1, "known-not-deployed": 2}
@@ -56,6 +64,31 @@ class DeviceRow:
         }
 
 
+RowKey = tuple[int, str, bytes]
+
+
+def row_key(row: DeviceRow) -> RowKey:
+    """Where a row sorts: status (what needs attention first), node name (unknown last), device id."""
+    return STATUS_ORDER[row.status], row.node or "~", row.device_id
+
+
+def encode_row_key(key: RowKey) -> str:
+    """A row's sort key as text (for a page cursor): `status:device-hex:node`."""
+    return f"{key[0]}:{key[2].hex()}:{key[1]}"
+
+
+def decode_row_key(text: str) -> RowKey:
+    """The sort key `encode_row_key` wrote; anything else is a BadInput."""
+    parts = text.split(":", 2)
+    try:
+        order, device, node = int(parts[0]), bytes.fromhex(parts[1]), parts[2]
+    except (ValueError, IndexError):
+        raise BadInput("invalid cursor: pass the `next_cursor` of the previous page as it is") from None
+    if len(device) != 32 or order not in STATUS_ORDER.values() or not node:
+        raise BadInput("invalid cursor: pass the `next_cursor` of the previous page as it is")
+    return order, node, device
+
+
 @dataclass(frozen=True)
 class AllowlistView:
     app: str
@@ -72,16 +105,35 @@ class AllowlistView:
             return []
         return [r for r in self.rows if r.status == "deployed-not-allowed"]
 
-    def as_json(self) -> dict[str, Any]:
+    def page(self, after: RowKey | None, limit: int) -> tuple[list[DeviceRow], bool]:
+        """At most `limit` rows sorting after `after` (None: from the first), and whether more follow."""
+        start = 0 if after is None else bisect_right([row_key(r) for r in self.rows], after)
+        return self.rows[start : start + limit], start + limit < len(self.rows)
+
+    def as_json(self, rows: Sequence[DeviceRow] | None = None) -> dict[str, Any]:
+        """The view (the warning always about every row), with `rows` (default: all) as its devices."""
         head = allowlist_head_json(self.app, self.chain_id, self.owner, self.allow_any_device, self.block)
-        return {**head, "warning": bool(self.offending), "devices": [r.as_json() for r in self.rows]}
+        shown = self.rows if rows is None else rows
+        return {**head, "warning": bool(self.offending), "devices": [r.as_json() for r in shown]}
+
+
+def chain_allowlist(app: AppAuth, cache: ScanCache | None = None) -> DeviceAllowlist:
+    """The chain's part of the view: every device allowed now (unnamed: the view's inventory names them)."""
+    return list_devices(app, Inventory(), cache)
 
 
 def device_allowlist_view(
-    app: AppAuth, inventory: Inventory, cvms: list[CvmView], cache: ScanCache | None = None
+    app: AppAuth,
+    inventory: Inventory,
+    cvms: Sequence[Placement | CvmView],
+    cache: ScanCache | None = None,
+    onchain: DeviceAllowlist | None = None,
 ) -> AllowlistView:
-    """Merge the chain's allowlist with the app's CVMs (`cvms`) and the workspace's deployable nodes (`inventory`)."""
-    onchain = list_devices(app, inventory, cache)
+    """Merge the chain's allowlist with the app's CVMs (`cvms`) and the workspace's deployable nodes (`inventory`).
+
+    `onchain`: the chain's allowlist as read before (`chain_allowlist`); None: read it now."""
+    onchain = onchain if onchain is not None else chain_allowlist(app, cache)
+    former = inventory.former_names()
     by_node = {n.name: n for n in inventory.nodes}
     rows: dict[bytes, DeviceRow] = {}
 
@@ -93,7 +145,7 @@ def device_allowlist_view(
 
     for device in onchain.devices:
         entry = row(device.device_id)
-        entry.allowed, entry.former_node = True, device.former_node
+        entry.allowed, entry.former_node = True, former.get(device.device_id)
     for node in inventory.nodes:
         if node.device_id is not None:
             row(node.device_id).deployable = True
@@ -107,5 +159,5 @@ def device_allowlist_view(
         entry.node = entry.node or cvm.node
         entry.region = entry.region or (by_node[cvm.node].region if cvm.node in by_node else None)
         entry.cvms.append(cvm.name)
-    ordered = sorted(rows.values(), key=lambda r: (STATUS_ORDER[r.status], r.node or "~", r.device_id))
+    ordered = sorted(rows.values(), key=row_key)
     return AllowlistView(onchain.app, onchain.chain_id, onchain.owner, onchain.allow_any_device, onchain.head, ordered)

@@ -13,11 +13,11 @@ import uuid as uuidlib
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, delete, func, select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, joinedload, selectinload, sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from warden import errors
 from warden.chain.inputs import hex0x, parse_address
@@ -148,6 +148,16 @@ class CvmView:
             "status_reason": self.status_reason,
             "updated_at": self.updated_at,
         }
+
+
+class Placement(NamedTuple):
+    """Where a CVM runs, as the allowlist view needs it (a `CvmView` has the same fields and more)."""
+
+    name: str
+    app: str
+    node: str
+    node_device_id: bytes | None
+    status: str
 
 
 @dataclass(frozen=True)
@@ -360,20 +370,47 @@ class Fleet:
                 s.add(m.NodeAccess(workspace_id=workspace.id, node_id=node.id))
 
     def nodes(self, workspace: WorkspaceRef, *, after: str | None = None, limit: int | None = None) -> list[NodeView]:
-        """The workspace's nodes by name; with `after`/`limit`, at most `limit` of those named after `after`."""
-        with self.session() as s:
-            query = (
-                select(m.Node)
-                .join(m.NodeAccess, m.NodeAccess.node_id == m.Node.id)
-                .where(m.NodeAccess.workspace_id == workspace.id)
-                .order_by(m.Node.name)
-                .options(selectinload(m.Node.identities))
-            )
-            if after is not None:  # keyset: names are unique, so no node is skipped or repeated between pages
-                query = query.where(m.Node.name > after)
-            if limit is not None:
-                query = query.limit(limit)
-            return [_node_view(n) for n in s.scalars(query).all()]
+        """The workspace's nodes by name; with `after`/`limit`, at most `limit` of those named after `after`.
+
+        Read as plain rows (two queries, no ORM objects): a fleet of thousands is read in milliseconds."""
+        nodes, access = m.Node.__table__, m.NodeAccess.__table__  # Core tables: plain rows, no ORM processing
+        n = nodes.c
+        query = (
+            select(n.id, n.name, n.region, n.ppid, n.device_id, n.tee_version, n.tcb_status, n.status,
+                   n.last_attested_at)
+            .select_from(nodes.join(access, access.c.node_id == n.id))
+            .where(access.c.workspace_id == workspace.id)
+            .order_by(n.name)
+        )  # fmt: skip
+        if after is not None:  # keyset: names are unique, so no node is skipped or repeated between pages
+            query = query.where(n.name > after)
+        if limit is not None:
+            query = query.limit(limit)
+        i = m.NodeIdentity.__table__.c
+        identities = select(i.node_id, i.old_device_id, i.device_id).order_by(i.id)
+        with self.engine.connect() as connection:  # plain rows: no ORM bookkeeping for thousands of nodes
+            rows = connection.execute(query).all()
+            if limit is not None or after is not None:
+                identities = identities.where(i.node_id.in_([row[0] for row in rows]))
+            else:
+                identities = identities.where(
+                    i.node_id.in_(select(access.c.node_id).where(access.c.workspace_id == workspace.id))
+                )
+            presented: dict[int, list[bytes]] = {}
+            for node_id, old, new in connection.execute(identities).all():
+                ids = presented.setdefault(node_id, [])
+                if old is not None:
+                    ids.append(old)
+                ids.append(new)
+        views = []
+        for node_id, name, region, ppid, device, tee_version, tcb_status, status, attested in rows:
+            seen = presented.get(node_id, ())
+            if len(seen) == 1 and seen[0] == device:  # most nodes: one identity, the current one
+                former: tuple[bytes, ...] = ()
+            else:
+                former = tuple(dict.fromkeys(d for d in seen if d != device))  # oldest first, once each
+            views.append(NodeView(name, region, ppid, device, tee_version, tcb_status, status, attested, former))
+        return views
 
     def node(self, workspace: WorkspaceRef, name: str) -> NodeView:
         with self.session() as s:
@@ -509,23 +546,64 @@ class Fleet:
             raise BadInput(f"CVM {name!r} (or its UUID) exists already") from None
 
     def cvms(
-        self, workspace: WorkspaceRef, app: str | None = None, *, after: str | None = None, limit: int | None = None
+        self,
+        workspace: WorkspaceRef,
+        app: str | None = None,
+        *,
+        node: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
     ) -> list[CvmView]:
-        """The workspace's CVMs (or `app`'s) by name; with `after`/`limit`, at most `limit` named after `after`."""
+        """The workspace's CVMs (or `app`'s, or those on `node`) by name; with `after`/`limit`, at most `limit`
+        named after `after`. Read as plain rows in one query (no ORM objects): thousands in milliseconds."""
+        c, a, n = m.Cvm, m.App, m.Node
+        query = (
+            select(c.name, c.uuid, c.instance_id, a.address, a.name, n.name, n.device_id, c.compose_hash, c.status,
+                   c.device_allowed, c.status_reason, c.updated_at)
+            .join(a, a.id == c.app_id)
+            .join(n, n.id == c.node_id)
+            .where(c.workspace_id == workspace.id)
+            .order_by(c.name)
+        )  # fmt: skip
+        if app is not None:
+            with self.session() as s:
+                query = query.where(c.app_id == self._app_row(s, workspace, app).id)
+        if node is not None:
+            query = query.where(n.name == node.strip())
+        if after is not None:  # keyset: names are unique within a workspace
+            query = query.where(c.name > after)
+        if limit is not None:
+            query = query.limit(limit)
+        with self.engine.connect() as connection:  # plain rows: no ORM bookkeeping for thousands of CVMs
+            return [CvmView(*row) for row in connection.execute(query).all()]  # type: ignore[call-arg]
+
+    def placements(self, workspace: WorkspaceRef, app: str) -> list[Placement]:
+        """Where each CVM of `app` that is not stopped runs (its node and that node's device id), by name."""
+        cvms, nodes = m.Cvm.__table__, m.Node.__table__  # Core tables: plain rows, no ORM result processing
+        c, n = cvms.c, nodes.c
         with self.session() as s:
-            query = (
-                select(m.Cvm)
-                .where(m.Cvm.workspace_id == workspace.id)
-                .options(joinedload(m.Cvm.app), joinedload(m.Cvm.node))  # one query, not one per CVM
-                .order_by(m.Cvm.name)
-            )
-            if app is not None:
-                query = query.where(m.Cvm.app_id == self._app_row(s, workspace, app).id)
-            if after is not None:  # keyset: names are unique within a workspace
-                query = query.where(m.Cvm.name > after)
-            if limit is not None:
-                query = query.limit(limit)
-            return [_cvm_view(c) for c in s.scalars(query).all()]
+            row = self._app_row(s, workspace, app)
+            app_id, address = row.id, row.address
+        query = (
+            select(c.name, n.name, n.device_id, c.status)
+            .select_from(cvms.join(nodes, n.id == c.node_id))
+            .where(c.workspace_id == workspace.id, c.app_id == app_id, c.status != "stopped")
+            .order_by(c.name)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).all()
+        return [Placement(name, address, node, device, status) for name, node, device, status in rows]
+
+    def cvm_counts(self, workspace: WorkspaceRef, app: str) -> tuple[int, int]:
+        """How many CVMs `app` has in the workspace, and how many of them are running."""
+        with self.session() as s:
+            app_id = self._app_row(s, workspace, app).id
+            rows = s.execute(
+                select(m.Cvm.status, func.count()).where(m.Cvm.workspace_id == workspace.id, m.Cvm.app_id == app_id)
+                .group_by(m.Cvm.status)
+            ).all()  # fmt: skip
+        counts = {str(status): int(count) for status, count in rows}
+        return sum(counts.values()), counts.get("running", 0)
 
     def find_cvm(self, workspace: WorkspaceRef, key: str) -> CvmView:
         """A CVM by name, UUID or instance id (hex, 0x optional)."""

@@ -24,6 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from warden.chain.inputs import parse_bytes32, parse_hex
 from warden.errors import BadInput, Conflict, WardenError
 from warden.fleet import store
+from warden.fleet.allowlist_view import decode_row_key, encode_row_key, row_key
 from warden.fleet.store import CVM_STATUSES, WorkspaceRef
 from warden.web.models import (
     App,
@@ -236,15 +237,16 @@ async def post_attestation(name: str, body: NodeQuote, workspace: Workspace, pla
 @router.get("/apps", responses=answers(400))
 def list_apps(workspace: Workspace, plane: Plane, page: Paging) -> AppList:
     """The workspace's apps in the order they were registered; one page."""
-    after = _row_id(page.after) if page.after is not None else None
+    after = _position(page.after, "apps") if page.after is not None else None
     fetched = plane.fleet.app_page(workspace, after=after, limit=page.limit + 1)
     rows, next_cursor = page.split(fetched, lambda row: row[0])
     return AppList.model_validate({"apps": [app.as_json() for _, app in rows], "next_cursor": next_cursor})
 
 
-def _row_id(key: str) -> int:
+def _position(key: str, what: str) -> int:
+    """A cursor's number (a row id, a position in a list); anything else is a BadInput."""
     if not key.isascii() or not key.isdigit():
-        raise BadInput("invalid cursor: pass the `next_cursor` of the previous page of /api/apps as it is")
+        raise BadInput(f"invalid cursor: pass the `next_cursor` of the previous page of /api/{what} as it is")
     return int(key)
 
 
@@ -261,19 +263,28 @@ def get_app(app: str, workspace: Workspace, plane: Plane) -> App:
     return App.model_validate(plane.fleet.app(workspace, app).as_json())
 
 
-@router.get("/apps/{app}/device-allowlist", responses=answers(404, 503))
-async def get_device_allowlist(app: str, workspace: Workspace, plane: Plane) -> DeviceAllowlist:
-    """On-chain allowlist + where the app's CVMs run + deployable nodes, one row per device id."""
+@router.get("/apps/{app}/device-allowlist", responses=answers(400, 404, 503))
+async def get_device_allowlist(app: str, workspace: Workspace, plane: Plane, page: Paging) -> DeviceAllowlist:
+    """On-chain allowlist + where the app's CVMs run + deployable nodes, one row per device id, what needs
+    attention first; one page. `block` is the block the chain's part reflects; `warning` is about every row."""
+    after = decode_row_key(page.after) if page.after is not None else None
     view = await run_in_threadpool(plane.device_allowlist, workspace, app)
-    return DeviceAllowlist.model_validate(view.as_json())
+    rows, more = view.page(after, page.limit)
+    next_cursor = encode_cursor(encode_row_key(row_key(rows[-1]))) if more else None
+    return DeviceAllowlist.model_validate(view.as_json(rows) | {"next_cursor": next_cursor})
 
 
-@router.get("/apps/{app}/history", responses=answers(404, 503))
-async def get_app_history(app: str, workspace: Workspace, plane: Plane) -> AppHistory:
-    """The app's device audit trail from the chain (DeviceAdded, DeviceRemoved, AllowAnyDeviceSet)."""
+@router.get("/apps/{app}/history", responses=answers(400, 404, 503))
+async def get_app_history(app: str, workspace: Workspace, plane: Plane, page: Paging) -> AppHistory:
+    """The app's device audit trail from the chain (DeviceAdded, DeviceRemoved, AllowAnyDeviceSet), oldest
+    first; one page."""
+    start = _position(page.after, "history") + 1 if page.after is not None else 0
     address = plane.fleet.app(workspace, app).address
     events = await run_in_threadpool(plane.app_history, workspace, app)
-    return AppHistory.model_validate({"app": address, "events": events})
+    shown = events[start : start + page.limit]
+    more = start + page.limit < len(events)
+    next_cursor = encode_cursor(start + len(shown) - 1) if more else None
+    return AppHistory.model_validate({"app": address, "events": shown, "next_cursor": next_cursor})
 
 
 @router.get("/cvms", responses=answers(400, 404))

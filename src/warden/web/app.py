@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -19,8 +23,22 @@ EVERY_RESPONSE_HEADERS = {
 }
 
 
+@asynccontextmanager
+async def frozen_heap(_app: FastAPI) -> AsyncIterator[None]:
+    """While serving, what was loaded at start (modules, ABIs, templates: ~150k objects) is out of the cyclic
+    collector's way, so a full collection walks only what requests made: without this, every few page views
+    of a large fleet paid a 100+ ms pause. Unfrozen at shutdown (then collectable as usual)."""
+    gc.collect()
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
 def create_control_plane_app(plane: ControlPlane) -> FastAPI:
     app = FastAPI(
+        lifespan=frozen_heap,
         title="warden control plane",
         version=__version__,
         description="Fleet inventory, device-identity history, CVM placement and the merged device allowlist.",

@@ -161,17 +161,22 @@ class ControlPlaneClient:
     def _list(self, model: type[AnswerT], path: str, field: str, limit: int | None,
               params: dict[str, str] | None = None) -> list[dict[str, Any]]:  # fmt: skip
         """A list answer's items: one page of `limit`, or (None) every page, following `next_cursor`."""
+        return [item for page in self._pages(model, path, limit, params) for item in _json(getattr(page, field))]
+
+    def _pages(self, model: type[AnswerT], path: str, limit: int | None,
+               params: dict[str, str] | None = None) -> list[AnswerT]:  # fmt: skip
+        """A list's answers: one page of `limit`, or (None) every page, following `next_cursor`."""
         if limit is not None and limit < 1:
             raise BadInput(f"invalid limit {limit}: expected at least 1 item per page")
         query = dict(params or {}) | {"limit": str(limit or self.page_size)}
-        items: list[dict[str, Any]] = []
+        pages: list[AnswerT] = []
         seen: set[str] = set()
         for _ in range(MAX_PAGES):
             page = self._answer(model, "GET", path, params=query)
-            items.extend(_json(getattr(page, field)))
+            pages.append(page)
             cursor = getattr(page, "next_cursor", None)
             if limit is not None or cursor is None:
-                return items
+                return pages
             if cursor in seen:
                 break
             seen.add(cursor)
@@ -220,13 +225,18 @@ class ControlPlaneClient:
         body = {"app": app, "chain_id": chain_id, "kms": kms, "name": name}
         return self._answer(models.App, "POST", "/apps", json=body).model_dump(mode="json")
 
-    def device_allowlist(self, app: str) -> dict[str, Any]:
-        """The merged allowlist: on-chain devices, where the app's CVMs run, deployable nodes."""
-        path = f"/apps/{_segment(app)}/device-allowlist"
-        return self._answer(models.DeviceAllowlist, "GET", path).model_dump(mode="json")
+    def device_allowlist(self, app: str, *, limit: int | None = None) -> dict[str, Any]:
+        """The merged allowlist: on-chain devices, where the app's CVMs run, deployable nodes; every row (from
+        every page, the head fields of the first), or the first `limit` rows."""
+        pages = self._pages(models.DeviceAllowlist, f"/apps/{_segment(app)}/device-allowlist", limit)
+        merged = pages[0].model_dump(mode="json")
+        merged["devices"] = [row for page in pages for row in _json(page.devices)]
+        merged["next_cursor"] = pages[-1].next_cursor
+        return merged
 
-    def app_history(self, app: str) -> list[dict[str, Any]]:
-        return _json(self._answer(models.AppHistory, "GET", f"/apps/{_segment(app)}/history").events)
+    def app_history(self, app: str, *, limit: int | None = None) -> list[dict[str, Any]]:
+        """The app's device audit trail, oldest first: every event, or the first `limit`."""
+        return self._list(models.AppHistory, f"/apps/{_segment(app)}/history", "events", limit)
 
     # -- CVMs ------------------------------------------------------------------------------------
 

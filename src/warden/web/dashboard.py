@@ -1,7 +1,9 @@
 """The dashboard: server-rendered pages (Jinja2) over the same library calls as the API and the CLI.
 
 Pages: apps (`/`), one app with its Device Allowlist panel, CVMs and audit trail (`/apps/{app}`), nodes
-(`/nodes`) and one node with its device-identity history (`/nodes/{name}`). Every page needs a session
+(`/nodes`) and one node with its device-identity history (`/nodes/{name}`). Long tables are paged on the
+server (a page of rows and a link to the next, `?devices=`, `?cvms=`, `?after=` cursors), so a fleet of
+thousands renders a page of the same size as a fleet of ten. Every page needs a session
 (see `warden.web.session`) and shows only its workspace; anything else is the same 404 as a thing that
 does not exist. Every action is a plain HTML form POST answered with a redirect, so the dashboard works
 without JavaScript; htmx (shipped in warden/web/static) only makes the same forms swap the page in place
@@ -15,7 +17,7 @@ import logging
 import os
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any
@@ -31,11 +33,11 @@ from warden import __version__
 from warden.chain.connection import chain_name
 from warden.chain.inputs import hex0x
 from warden.errors import BadInput, WardenError
-from warden.fleet.allowlist_view import AllowlistView
+from warden.fleet.allowlist_view import AllowlistView, DeviceRow, decode_row_key, encode_row_key, row_key
 from warden.fleet.store import AppView, CvmView, NotFound, WorkspaceRef
 from warden.web import actions
 from warden.web.actions import FormChange, Offline, short_hex
-from warden.web.api import plane_of
+from warden.web.api import decode_cursor, encode_cursor, plane_of
 from warden.web.plane import ControlPlane
 from warden.web.session import (
     FLASH_COOKIE,
@@ -65,6 +67,9 @@ STATIC_DIR = HERE / "static"
 PACKAGED_HTMX_JS = STATIC_DIR / "htmx.min.js"
 
 HISTORY_ROWS = 50  # the audit trail shows the newest events; `warden allow-devices history` has them all
+PAGE_ROWS = 50  # devices and CVMs per page of the app page
+NODES_PAGE = 100  # rows per page of the nodes page
+NAMED = 10  # a warning names this many nodes and CVMs, then says how many more
 TX_EXPLORERS = {1: "https://etherscan.io", 8453: "https://basescan.org", 84532: "https://sepolia.basescan.org"}
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
@@ -128,6 +133,12 @@ def tx_url(tx: str, chain_id: int | None) -> str | None:
     return f"{base}/tx/{tx}" if base else None
 
 
+def named(items: list[str], count: int = NAMED) -> str:
+    """`a, b, c` for a few; `a, b, … and 37 more` for many (a warning stays one line at any fleet size)."""
+    shown = ", ".join(items[:count])
+    return shown + (f" and {len(items) - count:,} more" if len(items) > count else "")
+
+
 def _environment() -> Environment:
     env = Environment(
         loader=FileSystemLoader(TEMPLATES_DIR),
@@ -137,7 +148,7 @@ def _environment() -> Environment:
         lstrip_blocks=True,
     )
     env.filters.update(hex=hex0x, short=short_hex, when=when, iso=iso, ago=ago, country=country_code, chain=chain_name)
-    env.globals.update(tx_url=tx_url, status_labels=STATUS_LABELS, version=__version__, quote=quote)
+    env.globals.update(tx_url=tx_url, status_labels=STATUS_LABELS, version=__version__, quote=quote, named=named)
     return env
 
 
@@ -266,11 +277,15 @@ def not_found(exc: NotFound) -> PageError:
 
 @dataclass
 class AllowlistPanel:
-    """Everything the Device Allowlist panel shows; `error` when the chain could not be read."""
+    """Everything the Device Allowlist panel shows (one page of its rows); `error` when the chain could not be
+    read. `cursor`: where this page starts (None: the first); `next_cursor`: where the next one does."""
 
     app: AppView
     view: AllowlistView | None
     error: str | None
+    rows: list[DeviceRow] = field(default_factory=list)
+    cursor: str | None = None
+    next_cursor: str | None = None
 
     @cached_property  # asked once per row: computed once
     def offending_ids(self) -> set[bytes]:
@@ -285,14 +300,18 @@ class AllowlistPanel:
         return [c for r in self.view.offending for c in r.cvms] if self.view else []
 
 
-def load_panel(plane: ControlPlane, workspace: WorkspaceRef, app: AppView) -> AllowlistPanel:
-    """The merged allowlist read from the chain now; a chain that cannot be read is an error in the panel."""
+def load_panel(plane: ControlPlane, workspace: WorkspaceRef, app: AppView, cursor: str | None = None) -> AllowlistPanel:
+    """The merged allowlist (the chain's part as of the head) and the page of its rows after `cursor`; a chain
+    that cannot be read is an error in the panel."""
+    after = decode_row_key(decode_cursor(cursor)) if cursor else None  # a bad cursor: BadInput before any read
     try:
         view = plane.device_allowlist(workspace, app.address)
     except WardenError as exc:
         log.warning("workspace %s: allowlist of %s unreadable: %s", workspace.name, app.address, exc)
         return AllowlistPanel(app, None, str(exc))
-    return AllowlistPanel(app, view, None)
+    rows, more = view.page(after, PAGE_ROWS)
+    following = encode_cursor(encode_row_key(row_key(rows[-1]))) if more else None
+    return AllowlistPanel(app, view, None, rows, cursor, following)
 
 
 @dataclass(frozen=True)
@@ -314,15 +333,41 @@ def cvm_rows(cvms: list[CvmView], panel: AllowlistPanel) -> list[CvmRow]:
     return rows
 
 
-def app_page_context(request: Request, session: DashboardSession, app_key: str) -> dict[str, Any]:
-    """The app page: allowlist panel, CVMs and audit trail (404 for an app the workspace does not have)."""
+@dataclass(frozen=True)
+class CvmPage:
+    rows: list[CvmRow]
+    total: int
+    cursor: str | None
+    next_cursor: str | None
+
+
+def cvm_page(plane: ControlPlane, workspace: WorkspaceRef, app: AppView, panel: AllowlistPanel,
+             cursor: str | None) -> CvmPage:  # fmt: skip
+    """One page of the app's CVMs by name, after `cursor`."""
+    after = decode_cursor(cursor) if cursor else None
+    fetched = plane.fleet.cvms(workspace, app.address, after=after, limit=PAGE_ROWS + 1)
+    shown = fetched[:PAGE_ROWS]
+    following = encode_cursor(shown[-1].name) if len(fetched) > PAGE_ROWS else None
+    total, _running = plane.fleet.cvm_counts(workspace, app.address)
+    return CvmPage(cvm_rows(shown, panel), total, cursor, following)
+
+
+def app_page_context(
+    request: Request, session: DashboardSession, app_key: str, devices: str | None = None, cvms: str | None = None
+) -> dict[str, Any]:
+    """The app page: allowlist panel, CVMs and audit trail, each table one page (`devices` / `cvms`: where
+    that table's page starts); 404 for an app the workspace does not have, 400 for a cursor it did not write."""
     plane = plane_of(request)
     workspace = session.workspace_ref
     try:
         app = plane.fleet.app(workspace, app_key)
     except NotFound as exc:
         raise not_found(exc) from None
-    panel = load_panel(plane, workspace, app)
+    try:
+        panel = load_panel(plane, workspace, app, devices)
+        page = cvm_page(plane, workspace, app, panel, cvms)
+    except BadInput as exc:
+        raise PageError(400, "Bad request", str(exc)) from None
     history: list[dict[str, Any]] = []
     history_error = None
     if panel.error is None:
@@ -330,9 +375,8 @@ def app_page_context(request: Request, session: DashboardSession, app_key: str) 
             history = list(reversed(plane.app_history(workspace, app.address, limit=HISTORY_ROWS)))
         except WardenError as exc:
             history_error = str(exc)
-    cvms = cvm_rows(plane.fleet.cvms(workspace, app.address), panel)
     return page_context(request, session, "apps", app=app, panel=panel, history=history, history_error=history_error,
-                        history_rows=HISTORY_ROWS, cvms=cvms)  # fmt: skip
+                        history_rows=HISTORY_ROWS, cvms=page)  # fmt: skip
 
 
 def _app(plane: ControlPlane, session: DashboardSession, key: str) -> AppView:
@@ -431,17 +475,10 @@ class AppSummary:
 def _summaries(plane: ControlPlane, workspace: WorkspaceRef) -> list[AppSummary]:
     summaries = []
     for app in plane.fleet.apps(workspace):
-        cvms = plane.fleet.cvms(workspace, app.address)
+        total, running = plane.fleet.cvm_counts(workspace, app.address)
         panel = load_panel(plane, workspace, app)
-        summaries.append(
-            AppSummary(
-                app,
-                len(cvms),
-                sum(c.status == "running" for c in cvms),
-                panel.offending_nodes if panel.view else None,
-                bool(panel.view and panel.view.allow_any_device),
-            )
-        )
+        offending = panel.offending_nodes if panel.view else None
+        summaries.append(AppSummary(app, total, running, offending, bool(panel.view and panel.view.allow_any_device)))
     return summaries
 
 
@@ -453,17 +490,22 @@ async def apps_page(request: Request, session: Session) -> Response:
 
 
 @router.get("/apps/{app}")
-async def app_page(request: Request, app: str, session: Session) -> Response:
-    context = await run_in_threadpool(app_page_context, request, session, app)
+async def app_page(
+    request: Request, app: str, session: Session, devices: str | None = None, cvms: str | None = None
+) -> Response:
+    context = await run_in_threadpool(app_page_context, request, session, app, devices, cvms)
     return render_page(request, "app.html", context)
 
 
 @router.get("/apps/{app}/device-allowlist")
-async def allowlist_fragment(request: Request, app: str, session: Session) -> Response:
-    """The Device Allowlist panel alone (htmx refreshes it in place)."""
+async def allowlist_fragment(request: Request, app: str, session: Session, devices: str | None = None) -> Response:
+    """The Device Allowlist panel alone, the page at `devices` (htmx refreshes it in place)."""
     plane = plane_of(request)
     found = _app(plane, session, app)
-    panel = await run_in_threadpool(load_panel, plane, session.workspace_ref, found)
+    try:
+        panel = await run_in_threadpool(load_panel, plane, session.workspace_ref, found, devices)
+    except BadInput as exc:
+        raise PageError(400, "Bad request", str(exc)) from None
     return render("_allowlist.html", page_context(request, session, "apps", app=found, panel=panel))
 
 
@@ -539,9 +581,17 @@ async def safe_batch_download(
 
 
 @router.get("/nodes")
-def nodes_page(request: Request, session: Session) -> Response:
-    nodes = plane_of(request).fleet.nodes(session.workspace_ref)
-    return render_page(request, "nodes.html", page_context(request, session, "nodes", nodes=nodes, now=time.time()))
+def nodes_page(request: Request, session: Session, after: str | None = None) -> Response:
+    """The workspace's nodes by name, one page (`after`: the cursor of the previous page's last node)."""
+    try:
+        last = decode_cursor(after) if after else None
+    except BadInput as exc:
+        raise PageError(400, "Bad request", str(exc)) from None
+    fetched = plane_of(request).fleet.nodes(session.workspace_ref, after=last, limit=NODES_PAGE + 1)
+    nodes = fetched[:NODES_PAGE]
+    following = encode_cursor(nodes[-1].name) if len(fetched) > NODES_PAGE else None
+    context = page_context(request, session, "nodes", nodes=nodes, now=time.time(), cursor=after, next_cursor=following)
+    return render_page(request, "nodes.html", context)
 
 
 @router.get("/nodes/{name}")
@@ -553,7 +603,7 @@ def node_page(request: Request, name: str, session: Session) -> Response:
         history = list(reversed(fleet.node_history(workspace, name)))
     except NotFound as exc:
         raise not_found(exc) from None
-    cvms = [c for c in fleet.cvms(workspace) if c.node == node.name]
+    cvms = fleet.cvms(workspace, node=node.name)
     context = page_context(request, session, "nodes", node=node, history=history, cvms=cvms)
     return render_page(request, "node.html", context)
 

@@ -171,9 +171,10 @@ class DeviceAllowlist(Answer):
     chain_id: int
     owner: ChecksumAddress
     allow_any_device: bool
-    block: int = Field(description="The block the chain was read at")
+    block: int = Field(description="The block the chain's part reflects (re-read when a new block comes)")
     warning: bool = Field(description="A CVM of the app runs on a device the chain does not allow")
     devices: list[DeviceRow] = Field(description="What needs attention first")
+    next_cursor: NextCursor = None
 
 
 class AppEvent(Answer):
@@ -190,6 +191,7 @@ class AppEvent(Answer):
 class AppHistory(Answer):
     app: ChecksumAddress
     events: list[AppEvent] = Field(description="Oldest first")
+    next_cursor: NextCursor = None
 
 
 class Cvm(Answer):

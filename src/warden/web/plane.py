@@ -1,8 +1,10 @@
 """What the control plane's API and dashboard share: the inventory, the chains, the workspaces' signers.
 
 One `ControlPlane` per server process. Chains are connected lazily by chain id from the configured RPC
-URLs; every allowlist read goes to the chain (the inventory never caches on-chain truth). A change for a
-workspace is signed only with that workspace's own signer (see `signer_for`); there is no shared key.
+URLs. On-chain truth is never stored in the inventory: the scanned logs, block times and learned provider
+limits are a cache in the same database (`FleetScanCache`), and an allowlist view reuses the last read of
+the app while the chain's head has not moved (`HeadTracked`). A change for a workspace is signed only
+with that workspace's own signer (see `signer_for`); there is no shared key.
 """
 
 from __future__ import annotations
@@ -15,17 +17,19 @@ from typing import Any
 
 from warden.chain.app import AppAuth
 from warden.chain.connection import Chain
-from warden.chain.logcache import LogCache
+from warden.chain.logcache import ScanCache
 from warden.chain.signer import Signer
 from warden.errors import BadInput, OperationFailed
-from warden.fleet.allowlist_view import AllowlistView, device_allowlist_view
-from warden.fleet.devices import history_json
+from warden.fleet.allowlist_view import AllowlistView, chain_allowlist, device_allowlist_view
+from warden.fleet.devices import DeviceAllowlist, history_json
 from warden.fleet.inventory import Inventory
+from warden.fleet.scan_store import FleetScanCache
 from warden.fleet.store import AppView, Fleet, IdentityUpdate, WorkspaceRef
 from warden.fleet.workspace_signers import SecretKey, unseal_signer
 from warden.identity.device import device_id
 from warden.identity.quote import quote_bytes
 from warden.kms.attestation_policy import AttestationPolicy
+from warden.web.head_memo import HeadTracked
 
 
 @dataclass
@@ -35,11 +39,15 @@ class ControlPlane:
     attestation: AttestationPolicy | None = None  # None: node quotes are refused
     # opens the workspaces' sealed signers; None: nobody's key is opened, every change is a Safe batch / calldata
     secret_key: SecretKey | None = None
-    cache_dir: Path | None = None
+    cache_dir: Path | None = None  # files other parts may keep; the chain scan cache is in the database
     session_secret: bytes = field(default_factory=lambda: secrets.token_bytes(32), repr=False)
     _chains: dict[int, Chain] = field(default_factory=dict, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _signers: dict[int, tuple[bytes, Signer]] = field(default_factory=dict, repr=False)
+    _scan_cache: FleetScanCache | None = field(default=None, repr=False)
+    # what the chain said of each app (allowlist, audit trail), reused while the head has not moved
+    _allowlists: HeadTracked[DeviceAllowlist] = field(default_factory=HeadTracked, repr=False)
+    _histories: HeadTracked[list[dict[str, Any]]] = field(default_factory=HeadTracked, repr=False)
 
     def close(self) -> None:
         for chain in self._chains.values():
@@ -85,8 +93,12 @@ class ControlPlane:
         stored = self.fleet.stored_signer(workspace)
         return stored[0] if stored is not None and self.secret_key is not None else None
 
-    def log_cache(self) -> LogCache | None:
-        return LogCache(self.cache_dir / "logs.sqlite") if self.cache_dir else None
+    def log_cache(self) -> ScanCache:
+        """Scanned logs, block times and provider limits, kept in the control plane's database."""
+        with self._lock:
+            if self._scan_cache is None:
+                self._scan_cache = FleetScanCache(self.fleet)
+            return self._scan_cache
 
     def app_auth(self, app: AppView) -> AppAuth:
         return AppAuth(self.chain(app.chain_id), app.address)
@@ -101,10 +113,13 @@ class ControlPlane:
         return bool(any_device) or bool(listed)
 
     def device_allowlist(self, workspace: WorkspaceRef, app_key: str) -> AllowlistView:
+        """The merged allowlist: the chain's (as of the head, reused while it has not moved), the app's CVMs
+        and the workspace's nodes (read now)."""
         app = self.fleet.app(workspace, app_key)
-        return device_allowlist_view(
-            self.app_auth(app), self.inventory(workspace), self.fleet.cvms(workspace, app.address), self.log_cache()
-        )
+        auth, cache = self.app_auth(app), self.log_cache()
+        onchain = self._allowlists.read((app.chain_id, app.address), auth.chain, lambda: chain_allowlist(auth, cache))
+        cvms = self.fleet.placements(workspace, app.address)
+        return device_allowlist_view(auth, self.inventory(workspace), cvms, cache, onchain)
 
     def inventory(self, workspace: WorkspaceRef) -> Inventory:
         """The nodes this workspace may deploy to, as the allowlist commands resolve node names."""
@@ -114,7 +129,13 @@ class ControlPlane:
         """The app's device audit trail (DeviceAdded / DeviceRemoved / AllowAnyDeviceSet), newest last;
         only the last `limit` events when given."""
         app = self.fleet.app(workspace, app_key)
-        return history_json(self.app_auth(app), self.inventory(workspace), self.log_cache(), limit)
+        auth, cache = self.app_auth(app), self.log_cache()
+        events = self._histories.read(
+            (app.chain_id, app.address), auth.chain, lambda: history_json(auth, Inventory(), cache)
+        )
+        if limit is not None:
+            events = events[-limit:] if limit > 0 else []
+        return named_events(events, self.inventory(workspace))
 
     def record_quote(self, workspace: WorkspaceRef, node: str, quote: bytes | str) -> IdentityUpdate:
         """A node's quote: verify it, record the node's device id (history on change), flag CVMs it strands."""
@@ -129,3 +150,14 @@ class ControlPlane:
         return self.fleet.record_identity(
             node, verified.ppid, device, tcb_status=verified.tcb_status, allows=self.allows
         )
+
+
+def named_events(events: list[dict[str, Any]], inventory: Inventory) -> list[dict[str, Any]]:
+    """Audit-trail rows (as `history_json` writes them) with the node, or former node, each device is now."""
+    former = inventory.former_names()
+    named = []
+    for event in events:
+        device = bytes.fromhex(event["device_id"][2:]) if event["device_id"] else None
+        node = inventory.name_for_device(device) if device else None
+        named.append(event | {"node": node, "former_node": former.get(device) if device else None})
+    return named
