@@ -31,7 +31,6 @@ from warden.tee.guest import Guest
 from warden.tee.guest_api import create_guest_app
 from warden.tee.node import SimNode
 from warden.tee.pki import MockIntelPki
-from warden.web import probe_api
 from warden.web.app import create_control_plane_app
 from warden.web.plane import ControlPlane
 
@@ -47,10 +46,8 @@ class Clock:
 
 
 def control_plane_app(plane: ControlPlane, nonces: ProbeNonces) -> FastAPI:
-    """The control plane as `warden serve` builds it, with the probe API (included here until app.py does)."""
+    """The control plane as `warden serve` builds it, with nonces on an injectable clock."""
     app = create_control_plane_app(plane)
-    if not any(getattr(route, "path", "") == "/api/probe/nonce" for route in app.routes):
-        app.include_router(probe_api.router)
     app.state.probe_nonces = nonces
     return app
 

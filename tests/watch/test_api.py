@@ -29,7 +29,6 @@ from warden.watch.metrics import render, workspace_registry
 from warden.watch.payloads import verify_signature
 from warden.watch.store import AlertStore
 from warden.web.app import create_control_plane_app
-from warden.web.watch_setup import install_watch
 
 OLD6, NEW6, DEV5 = (bytes([n]) * 32 for n in (0x06, 0x66, 0x05))
 COMPOSE = bytes([0xC0]) * 32
@@ -59,9 +58,7 @@ def app(chain: Chain, owner: Signer, kms: KmsRegistry, world: PlaneWorld) -> App
 @pytest.fixture
 def api(world: PlaneWorld) -> Iterator[str]:
     """The control plane with the watcher looping in the background, on 127.0.0.1."""
-    asgi = create_control_plane_app(world.plane)
-    install_watch(asgi, world.plane, every_seconds=PASS_EVERY)
-    with serve(asgi) as url:
+    with serve(create_control_plane_app(world.plane, watch_every_seconds=PASS_EVERY)) as url:
         yield url
 
 

@@ -29,10 +29,21 @@ ANSWER_MODELS = {
     ("get", "/api/cvms/{key}"): "Cvm",
     ("post", "/api/cvms/{key}/status"): "Cvm",
     ("post", "/api/cvms/{key}/move"): "Cvm",
+    ("post", "/api/probe/nonce"): "NonceAnswer",
+    ("post", "/api/probe/report"): "ProbeAnswer",
+    ("get", "/api/alerts"): "AlertList",
+    ("get", "/api/alerts/webhooks"): "WebhookList",
+    ("post", "/api/alerts/webhooks"): "CreatedWebhook",
+    ("delete", "/api/alerts/webhooks/{webhook_id}"): "Webhook",
+    ("post", "/api/alerts/test"): "TestResults",
+    ("post", "/api/alerts/retry"): "Retried",
+    ("post", "/api/alerts/sent-txs"): "Recorded",
 }
 # the routes that only list the workspace's own things or create one look nothing up, so never answer 404
 NO_LOOKUP = {("get", "/api/workspace"), ("get", "/api/nodes"), ("post", "/api/nodes"), ("get", "/api/apps"),
-             ("post", "/api/apps")}  # fmt: skip
+             ("post", "/api/apps"), ("get", "/api/alerts"), ("get", "/api/alerts/webhooks"),
+             ("post", "/api/alerts/webhooks"), ("post", "/api/alerts/retry"),
+             ("post", "/api/alerts/sent-txs")}  # fmt: skip
 
 
 @pytest.fixture(scope="module")

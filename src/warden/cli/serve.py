@@ -51,6 +51,7 @@ TokenFileOption = Annotated[
 
 
 SERVE_SPEC_ENV = "WARDEN_SERVE_SPEC"  # how `serve --workers N` hands its resolved options to each worker
+WATCH_EVERY_SECONDS = 2.0  # how often the watcher looks for drift and allowlist changes, and sends alerts
 
 
 @option_group
@@ -97,7 +98,9 @@ def control_plane_worker_app() -> FastAPI:
     """One worker of `serve --workers N` (uvicorn's factory)."""
     from warden.web.app import create_control_plane_app
 
-    return create_control_plane_app(PlaneSpec(**json.loads(os.environ[SERVE_SPEC_ENV])).build())
+    return create_control_plane_app(
+        PlaneSpec(**json.loads(os.environ[SERVE_SPEC_ENV])).build(), watch_every_seconds=WATCH_EVERY_SECONDS
+    )
 
 
 @grouped
@@ -163,7 +166,7 @@ def serve_command(
         return
     plane = spec.build()
     try:
-        uvicorn.run(create_control_plane_app(plane), **options)
+        uvicorn.run(create_control_plane_app(plane, watch_every_seconds=WATCH_EVERY_SECONDS), **options)
     finally:
         plane.close()
 

@@ -96,7 +96,7 @@ async def serve_all(home: Path) -> None:
     servers = [
         kms_server,
         quiet_server(webhook, port_of(state.webhook_url)),
-        quiet_server(create_control_plane_app(plane), port_of(state.api_url)),
+        quiet_server(create_control_plane_app(plane, watch_every_seconds=1.0), port_of(state.api_url)),
     ]
     if state.pccs_url:  # None in a devnet.json from before the PCCS: the next `warden devnet up` assigns it
         servers.append(quiet_server(create_pccs_app(pki), port_of(state.pccs_url)))

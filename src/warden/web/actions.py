@@ -216,6 +216,8 @@ def _send(plane: ControlPlane, prepared: Prepared, signer: Signer, who: str) -> 
         report = flow.send(prepared.plan, signer, flow.Delivery("send", wait=True, timeout=RECEIPT_TIMEOUT))
     (result,) = report.results
     status, tx, error = result.status, result.tx, result.error
+    if tx:
+        plane.alert_store().record_sent_tx(chain.chain_id, tx, app=contract.address)  # not "out of band"
     log.info("workspace %s: %s on %s: %s (tx %s)", who, prepared.title, contract.address, status, tx)
     if status in ("added", "removed", "set"):
         return Flash("ok", " ".join([f"Done: {prepared.title}.", *prepared.notes]), tx, chain.chain_id)

@@ -35,7 +35,7 @@ def alert_store(request: Request) -> AlertStore:
     state = request.app.state
     store: AlertStore | None = getattr(state, "alert_store", None)
     if store is None:
-        store = state.alert_store = AlertStore(plane_of(request).fleet)
+        store = state.alert_store = plane_of(request).alert_store()
     return store
 
 

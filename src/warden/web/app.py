@@ -12,8 +12,9 @@ from fastapi.responses import JSONResponse
 from warden import __version__
 from warden.body_guard import API_HEADERS, BodyGuard
 from warden.errors import WardenError
-from warden.web import api, dashboard
+from warden.web import api, dashboard, probe_api
 from warden.web.plane import ControlPlane
+from warden.web.watch_setup import install_watch
 
 MAX_BODY = 1 << 20  # node quotes are a few KiB, dashboard forms a few hundred bytes
 EVERY_RESPONSE_HEADERS = {
@@ -36,7 +37,9 @@ async def frozen_heap(_app: FastAPI) -> AsyncIterator[None]:
         gc.unfreeze()
 
 
-def create_control_plane_app(plane: ControlPlane) -> FastAPI:
+def create_control_plane_app(plane: ControlPlane, *, watch_every_seconds: float | None = None) -> FastAPI:
+    """The control plane's API, dashboard, probe and alert routes and /metrics; with `watch_every_seconds`, the
+    watcher (drift and allowlist alerts, webhook deliveries) runs that often while the app serves."""
     app = FastAPI(
         lifespan=frozen_heap,
         title="warden control plane",
@@ -61,5 +64,7 @@ def create_control_plane_app(plane: ControlPlane) -> FastAPI:
         return {"status": "ok"}
 
     app.include_router(api.router)
+    app.include_router(probe_api.router)
+    install_watch(app, plane, every_seconds=watch_every_seconds)
     dashboard.install(app)  # pages, /static, HTML error pages
     return app

@@ -29,6 +29,7 @@ from warden.fleet.workspace_signers import SecretKey, unseal_signer
 from warden.identity.device import device_id
 from warden.identity.quote import quote_bytes
 from warden.kms.attestation_policy import AttestationPolicy
+from warden.watch.store import AlertStore
 from warden.web.head_memo import HeadTracked
 
 
@@ -45,6 +46,7 @@ class ControlPlane:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _signers: dict[int, tuple[bytes, Signer]] = field(default_factory=dict, repr=False)
     _scan_cache: FleetScanCache | None = field(default=None, repr=False)
+    _alert_store: AlertStore | None = field(default=None, repr=False)
     # what the chain said of each app (allowlist, audit trail), reused while the head has not moved
     _allowlists: HeadTracked[DeviceAllowlist] = field(default_factory=HeadTracked, repr=False)
     _histories: HeadTracked[list[dict[str, Any]]] = field(default_factory=HeadTracked, repr=False)
@@ -99,6 +101,13 @@ class ControlPlane:
             if self._scan_cache is None:
                 self._scan_cache = FleetScanCache(self.fleet)
             return self._scan_cache
+
+    def alert_store(self) -> AlertStore:
+        """Alerts, webhooks, deliveries and the transactions warden sent, in the control plane's database."""
+        with self._lock:
+            if self._alert_store is None:
+                self._alert_store = AlertStore(self.fleet)
+            return self._alert_store
 
     def app_auth(self, app: AppView) -> AppAuth:
         return AppAuth(self.chain(app.chain_id), app.address)

@@ -28,7 +28,7 @@ def install_watch(app: FastAPI, plane: ControlPlane, *, every_seconds: float | N
     app.include_router(alerts_api.router)
     app.include_router(metrics_api.router)
     app.include_router(alerts_page.router)
-    store = app.state.alert_store = AlertStore(plane.fleet)
+    store = app.state.alert_store = plane.alert_store()
     sender = app.state.deliverer = Deliverer(store)
     if every_seconds is None:
         return
