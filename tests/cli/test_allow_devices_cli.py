@@ -249,61 +249,19 @@ def test_removing_while_allow_any_is_on_warns(anvil: Anvil, chain: Chain, owner:
     assert "warning: allowAnyDevice is on" in run.stderr and "disallow-any" in run.stderr
 
 
-def test_interactive_add_offers_inventory_nodes_not_yet_allowed(
-    anvil: Anvil, chain: Chain, app: AppAuth, nodes_file: Path
-) -> None:
-    env = env_for(anvil, WARDEN_NODES_FILE=str(nodes_file))
-    run = pick(["allow-devices", "add", app.address, "-i", "--wait"], "1,2\n", env)
-    assert run.exit_code == 0, run.stderr
-    offered = [line.split() for line in run.stderr.splitlines() if line.strip()[:1].isdigit()]
-    # prod1 is allowed by the initializer and prod9 has no device id: neither is offered
-    assert [(row[0], row[1]) for row in offered] == [("1", "prod2"), ("2", "prod3"), ("3", "edge"), ("4", "EDGE")]
-    assert "added" in run.stdout
-    assert listed(anvil, app.address) == [hex0x(A), hex0x(B), hex0x(C)]
-
-
-def test_interactive_remove_offers_allowed_devices(
+def test_interactive_without_a_terminal_or_with_json_is_refused(
     anvil: Anvil, chain: Chain, owner: Signer, app: AppAuth, nodes_file: Path
 ) -> None:
-    send(chain, owner, app.add_device(B))
-    send(chain, owner, app.add_device(OUTSIDER))
-    env = env_for(anvil, WARDEN_NODES_FILE=str(nodes_file))
-    run = pick(["allow-devices", "rm", app.address, "-i", "--wait"], "1, 3\n", env)
-    assert run.exit_code == 0, run.stderr
-    assert hex0x(A) in run.stderr and hex0x(B) in run.stderr and hex0x(OUTSIDER) in run.stderr
-    assert listed(anvil, app.address) == [hex0x(B)]
-
-
-def test_interactive_invalid_choice_sends_nothing(
-    anvil: Anvil, chain: Chain, owner: Signer, app: AppAuth, nodes_file: Path
-) -> None:
+    """The pickers themselves are driven on a pseudo-terminal in test_pickers.py."""
     nonce = chain.nonce(owner.address)
     env = env_for(anvil, WARDEN_NODES_FILE=str(nodes_file))
-    run = pick(["allow-devices", "add", app.address, "-i"], "1,9\n", env)
-    assert run.exit_code == 2
-    assert "invalid choice '9'" in run.stderr and "Traceback" not in run.stderr
-    assert chain.nonce(owner.address) == nonce
-
-
-def test_interactive_add_when_every_node_is_allowed_says_so(anvil: Anvil, app: AppAuth, tmp_path: Path) -> None:
-    only_prod1 = tmp_path / "one.json"
-    only_prod1.write_text(json.dumps([{"name": "prod1", "device_id": hex0x(A)}]))
-    run = pick(["allow-devices", "add", app.address, "-i", "--nodes-file", str(only_prod1)], "", env_for(anvil))
-    assert run.exit_code == 0, run.stderr
-    assert "already allowed" in run.stderr
-
-
-def test_interactive_add_without_an_inventory_or_with_json_is_refused(
-    anvil: Anvil, chain: Chain, owner: Signer, app: AppAuth, nodes_file: Path
-) -> None:
-    nonce = chain.nonce(owner.address)
-    run = pick(["allow-devices", "add", app.address, "-i"], "1\n", env_for(anvil))
-    assert_clean_error(run, 2, "node inventory", "--nodes-file")
-    run = pick(
-        ["allow-devices", "add", app.address, "-i", "--json", "--nodes-file", str(nodes_file)], "1\n", env_for(anvil)
-    )
+    for verb in ("add", "remove"):
+        run = pick(["allow-devices", verb, app.address, "-i"], "1\n", env)  # stdin is a pipe
+        assert_clean_error(run, 2, "-i picks from a list on a terminal, and stdin is not one")
+    run = pick(["allow-devices", "add", app.address, "-i", "--json"], "1\n", env)
     assert_clean_error(run, 2, "-i", "--json")
     assert chain.nonce(owner.address) == nonce
+    assert listed(anvil, app.address) == [hex0x(A)]
 
 
 def test_a_batch_failing_mid_way_reports_each_item_and_a_rerun_finishes(

@@ -76,6 +76,22 @@ def test_ls_lists_cvms_with_node_app_and_status(placed: PlaneWorld, api: str, an
     assert_clean_error(warden("cvms", "ls", "--app", "no-such-app", env=env), 2, "unknown app 'no-such-app'")
 
 
+def test_ls_says_which_cvms_the_chain_will_refuse_and_how_to_fix_it(
+    placed: PlaneWorld, api: str, anvil: Anvil, app: AppAuth
+) -> None:
+    placed.fleet.add_cvm(placed.workspace, "shared-key-demo-2", app=app.address, node="prod6")
+    new_id = bytes([0x66]) * 32  # prod6 after a firmware update
+    placed.fleet.record_identity("prod6", new_id[:16], new_id, allows=lambda record, device: False)
+    run = warden("cvms", "ls", env=env_for(api, placed, anvil))
+    assert run.exit_code == 0, run.stderr
+    assert run.stderr.strip() == (
+        f"refused at next boot: shared-key-demo-2 — prod6's device {hex0x(new_id)} is not allowed by "
+        f"shared-key-demo; fix: warden allow-devices add {app.address} prod6 --wait"
+    )
+    row = next(line for line in run.stdout.splitlines() if "shared-key-demo-2 " in line)
+    assert " NO " in row
+
+
 def test_ls_limit_shows_the_first_cvms_and_all_every_one(placed: PlaneWorld, api: str, anvil: Anvil) -> None:
     env = env_for(api, placed, anvil)
     for i in range(3):

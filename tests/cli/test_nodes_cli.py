@@ -6,6 +6,7 @@ import re
 import socket
 
 import pytest
+from eth_utils import to_checksum_address
 
 from tests.support.chain import deploy_app
 from tests.support.cli import assert_clean_error, ok, warden
@@ -82,7 +83,40 @@ def test_show_lists_the_identity_history_after_a_ppid_change(fleet: PlaneWorld, 
     change = next(line for line in human.stdout.splitlines() if hex0x(PROD6_NEW) in line and "→" in line)
     assert change.index(hex0x(PROD6)) < change.index("→") < change.index(hex0x(PROD6_NEW))
     assert "2023-11-15 22:13:20" in change  # first seen of the new id, UTC
-    assert "changed 1 time" in human.stdout and "warden allow-devices add APP prod6 --wait" in human.stdout
+    assert "changed 1 time" in human.stdout and "no CVM runs on prod6 now" in human.stdout
+    assert "APP" not in human.stdout
+
+
+def test_show_names_each_app_a_changed_device_id_strands_with_its_fix(world: PlaneWorld, api: str) -> None:
+    demo, other = (to_checksum_address(bytes([n]) * 20) for n in (0x75, 0x9A))
+    add_node(world, "prod6", PROD6, ppid=PPID6)
+    world.fleet.register_app(world.workspace, demo, chain_id=31337, name="shared-key-demo")
+    world.fleet.register_app(world.workspace, other, chain_id=31337)
+    world.fleet.add_cvm(world.workspace, "shared-key-demo-2", app=demo, node="prod6")
+    world.fleet.add_cvm(world.workspace, "shared-key-demo-3", app=demo, node="prod6")
+    world.fleet.record_identity("prod6", PPID6_NEW, PROD6_NEW, allows=lambda app, device: False)
+    world.fleet.add_cvm(world.workspace, "batch-1", app=other, node="prod6")  # placed since: not checked yet
+
+    human = warden("nodes", "show", "prod6", env=plane_env(api, world))
+    assert human.exit_code == 0, human.stderr
+    assert (
+        f"refused at next boot: shared-key-demo-2, shared-key-demo-3 — prod6's device {hex0x(PROD6_NEW)} is not "
+        f"allowed by shared-key-demo; fix: warden allow-devices add {demo} prod6 --wait"
+    ) in human.stdout
+    assert f"  {other}: warden allow-devices add {other} prod6 --wait" in human.stdout
+    assert "APP" not in human.stdout
+
+
+def test_show_says_when_every_app_on_the_node_allows_its_new_id(world: PlaneWorld, api: str) -> None:
+    demo = to_checksum_address(bytes([0x75]) * 20)
+    add_node(world, "prod6", PROD6, ppid=PPID6)
+    world.fleet.register_app(world.workspace, demo, chain_id=31337, name="shared-key-demo")
+    world.fleet.add_cvm(world.workspace, "shared-key-demo-2", app=demo, node="prod6")
+    world.fleet.record_identity("prod6", PPID6_NEW, PROD6_NEW, allows=lambda app, device: True)
+    human = warden("nodes", "show", "prod6", env=plane_env(api, world))
+    assert human.exit_code == 0, human.stderr
+    assert "every app with a CVM on prod6 allowed its current id when it changed" in human.stdout
+    assert "refused at next boot" not in human.stdout and "allow-devices add" not in human.stdout
 
 
 def test_unknown_or_foreign_node_is_bad_input(fleet: PlaneWorld, api: str) -> None:

@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
 from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
 from rich.table import Table
 
-from warden.chain.inputs import hex0x
+from warden.chain.app import AppAuth
+from warden.chain.inputs import hex0x, parse_bytes32
 from warden.changes.asked import allow_any_device_change, device_changes
 from warden.cli.changes import Writer
 from warden.cli.common import AppArgument, emit, new_app, note, stdout
-from warden.cli.connect import log_cache
+from warden.cli.connect import control_plane, log_cache
 from warden.cli.options import (
     ChainOptions,
     NodesOptions,
@@ -23,20 +25,39 @@ from warden.cli.options import (
     grouped,
     option_group,
 )
-from warden.errors import BadInput
-from warden.fleet.devices import DeviceTarget, addable_nodes, history_json, list_devices, resolve_devices
+from warden.cli.picker import Row, confirm, pick_many, require_terminal
+from warden.errors import BadInput, WardenError
+from warden.fleet.devices import (
+    DeviceChoice,
+    DeviceTarget,
+    add_choices,
+    history_json,
+    list_devices,
+    remove_choices,
+    resolve_devices,
+)
 from warden.fleet.inventory import Inventory
 
 app = new_app(
     "allow-devices",
     "The machines (device ids) allowed to run an app, from the DstackApp contract itself.",
 )
+app.info.epilog = "\b\nExample: warden allow-devices add shared-key-demo prod6 --wait"
 
 DevicesArgument = Annotated[
     list[str] | None,
     typer.Argument(metavar="[DEVICE]...", help="32-byte device ids (hex, 0x optional) or node names."),
 ]
-InteractiveFlag = Annotated[bool, typer.Option("-i", "--interactive", help="Pick devices from a list.")]
+InteractiveFlag = Annotated[
+    bool,
+    typer.Option(
+        "-i",
+        "--interactive",
+        help="Pick devices on the terminal (arrow keys, space marks, enter sends): add offers the inventory's "
+        "nodes, remove the allowed devices. Ctrl-C or declining sends nothing (exit 1); marking none exits 0.",
+    ),
+]
+YesFlag = Annotated[bool, typer.Option("-y", "--yes", help="remove -i: send the picked devices without asking.")]
 EnableFlag = Annotated[bool, typer.Option("--enable", help="Turn allowAnyDevice on.")]
 DisableFlag = Annotated[bool, typer.Option("--disable", help="Turn allowAnyDevice off.")]
 
@@ -48,7 +69,8 @@ DisableFlag = Annotated[bool, typer.Option("--disable", help="Turn allowAnyDevic
 def list_command(app_text: AppArgument, read: ReadOptions) -> None:
     """Owner, allowAnyDevice and every allowed device, from the contract's events, confirmed on chain.
 
-    Example: warden allow-devices list 0x7553…14F1 --nodes-file nodes.json
+    \b
+    Example: warden allow-devices list shared-key-demo --nodes-file nodes.json
     """
     inventory, _ = read.nodes.inventory()
     contract = read.network.app(app_text)
@@ -87,7 +109,8 @@ app.command("ls", hidden=True)(list_command)
 def history_command(app_text: AppArgument, read: ReadOptions) -> None:
     """The audit trail: every DeviceAdded, DeviceRemoved and AllowAnyDeviceSet, with block, time and tx.
 
-    Example: warden allow-devices history 0x7553…14F1 --json
+    \b
+    Example: warden allow-devices history shared-key-demo --json
     """
     inventory, _ = read.nodes.inventory()
     contract = read.network.app(app_text)
@@ -111,20 +134,61 @@ def history_command(app_text: AppArgument, read: ReadOptions) -> None:
 # -- add / remove --------------------------------------------------------------------------------------
 
 
-def _pick(choices: list[DeviceTarget], prompt: str, inventory: Inventory) -> list[DeviceTarget]:
-    for i, choice in enumerate(choices, 1):
-        label = choice.node or inventory.label_for_device(choice.device_id) or "-"
-        note(f"  {i:>3}  {label:<24} {hex0x(choice.device_id)}")
-    answer = str(typer.prompt(f"{prompt} (numbers separated by commas, or 'all')", err=True)).strip()
-    if answer.lower() == "all":
-        return choices
-    picked = []
-    for part in filter(None, (p.strip() for p in answer.split(","))):
-        if not part.isdigit() or not 1 <= int(part) <= len(choices):
-            raise BadInput(f"invalid choice {part!r}: pick numbers between 1 and {len(choices)}")
-        if choices[int(part) - 1] not in picked:
-            picked.append(choices[int(part) - 1])
-    return picked
+def _app_cvms(address: str) -> dict[bytes, list[str]]:
+    """The app's CVMs by the device id of the node each runs on, when a control plane is configured."""
+    if not os.environ.get("WARDEN_API_URL"):
+        return {}
+    try:
+        with control_plane() as plane:
+            cvms = plane.cvms(address)
+    except BadInput:  # the control plane does not know this app: none of its CVMs is known
+        return {}
+    except WardenError as exc:  # the markers are a convenience: the chain still answers without them
+        note(f"warning: no CVM markers ({exc})")
+        return {}
+    placed: dict[bytes, list[str]] = {}
+    for cvm in cvms:
+        if cvm.get("device_id"):
+            placed.setdefault(parse_bytes32(str(cvm["device_id"]), "device id"), []).append(str(cvm["name"]))
+    return placed
+
+
+def _rows(choices: list[DeviceChoice], *, add: bool) -> list[Row[DeviceChoice]]:
+    """Picker rows: node, region, device id, markers; `add` cannot pick allowed devices or unknown ids."""
+
+    def row(c: DeviceChoice) -> Row[DeviceChoice]:
+        device = hex0x(c.device_id) if c.device_id else "(no device id known)"
+        why_not = None if c.device_id else "no id"
+        if add and c.allowed:
+            why_not = "allowed"
+        return Row(c, (c.node or c.former_node or "-", c.region or "-", device, c.markers()), why_not)
+
+    return [row(c) for c in choices]
+
+
+def _pick(contract: AppAuth, inventory: Inventory, *, add: bool, yes: bool) -> list[DeviceTarget]:
+    """Ask which devices to add (inventory nodes) or remove (allowed devices); remove confirms unless --yes."""
+    cvms = _app_cvms(contract.address)
+    if add:
+        choices = add_choices(contract, inventory, cvms)
+        if not any(c.device_id and not c.allowed for c in choices):
+            note("every node of the inventory with a known device id is already allowed: nothing to add")
+            return []
+    else:
+        choices = remove_choices(list_devices(contract, inventory, log_cache()), inventory, cvms)
+        if not choices:
+            note(f"no device is allowed by {contract.address}: nothing to remove")
+            return []
+    verb = "add to" if add else "remove from"
+    picked = pick_many(f"devices to {verb} {contract.address}", _rows(choices, add=add), offer_all=add)
+    if not picked:
+        note("nothing selected: nothing was sent")
+        return []
+    if not add and not yes:
+        for choice in picked:
+            note(f"  removeDevice {hex0x(choice.device_id or b'')}  {choice.node or '-'}  {choice.markers()}")
+        confirm(f"remove these {len(picked)} device(s) from {contract.address}?")
+    return [c.target for c in picked]
 
 
 @dataclass(frozen=True)
@@ -134,6 +198,7 @@ class DeviceRequest:
     add: bool
     devices: list[str]
     interactive: bool
+    yes: bool = False  # remove -i: no confirmation
 
 
 def _change(
@@ -144,38 +209,33 @@ def _change(
     writer: Writer,
 ) -> None:
     verb = "add" if asked.add else "remove"
+    picking = asked.interactive and not asked.devices
     if asked.interactive and writer.json_out:
         raise BadInput("-i needs a terminal; it cannot be combined with --json")
+    if picking:
+        require_terminal("-i")
     inventory, source = nodes.inventory()
     targets = resolve_devices(asked.devices, inventory, source)
     if not targets and not asked.interactive:
         raise BadInput(f"no device given: pass device ids or node names, or -i to pick from a list ({verb})")
-    if asked.interactive and asked.add and not targets and not len(inventory):
+    if picking and asked.add and not len(inventory):
         raise BadInput(
             "add -i picks from the node inventory, and none is configured: pass --nodes-file "
             "(or set WARDEN_NODES_FILE), or give device ids"
         )
     contract = network.app(app_text)
-    if asked.interactive and not targets:
-        choices = (
-            addable_nodes(contract, inventory)
-            if asked.add
-            else [DeviceTarget(d.device_id, d.node) for d in list_devices(contract, inventory, log_cache()).devices]
-        )
-        if not choices:
-            note("every node of the inventory is already allowed" if asked.add else "no device is allowed")
-            return
-        targets = _pick(choices, f"devices to {verb}", inventory)
+    if picking:
+        targets = _pick(contract, inventory, add=asked.add, yes=asked.yes)
         if not targets:
-            note("nothing selected")
             return
     plan = device_changes(contract, [(t.device_id, t.node) for t in targets], add=asked.add)
     writer.change(plan, contract, what=f"{verb} devices", recheck=f"warden allow-devices list {contract.address}")
 
 
 def _change_devices(add: bool, app_text: AppArgument, write: WriteOptions, nodes: NodesOptions,
-                    devices: DevicesArgument = None, interactive: InteractiveFlag = False) -> None:  # fmt: skip
-    _change(DeviceRequest(add, devices or [], interactive), app_text, write.network, nodes, write.writer())
+                    devices: DevicesArgument = None, interactive: InteractiveFlag = False,
+                    yes: YesFlag = False) -> None:  # fmt: skip
+    _change(DeviceRequest(add, devices or [], interactive, yes), app_text, write.network, nodes, write.writer())
 
 
 add_and_remove(
@@ -183,11 +243,24 @@ add_and_remove(
     _change_devices,
     """Allow devices: one addDevice each, sent together with consecutive nonces; allowed ones are skipped.
 
-    Example: warden allow-devices add 0x7553…14F1 prod6 0x7a3c…e1 --wait --nodes-file nodes.json
+    -i picks nodes of the inventory on the terminal, each shown with its region, device id and markers
+    (allowed, runs CVMs of this app). Ctrl-C sends nothing (exit 1); enter with none marked sends nothing (exit 0).
+
+    \b
+    Example: warden allow-devices add shared-key-demo prod6 --wait
+    Example: warden allow-devices add shared-key-demo --nodes-file nodes.json \\
+      0xfe1a151a241714021db327b106f0f62a806dfcab0d546b88dbfea379880bab73
     """,
     """Disallow devices: one removeDevice each; devices that are not allowed are skipped.
 
-    Example: warden allow-devices remove 0x7553…14F1 0x5e1f…09 --wait
+    -i picks allowed devices on the terminal, each shown with its node, region and markers (former id of a
+    node, runs CVMs of this app), then asks to confirm what will be sent (--yes does not ask). Ctrl-C or
+    declining sends nothing (exit 1); enter with none marked sends nothing (exit 0).
+
+    \b
+    Example: warden allow-devices remove shared-key-demo -i
+    Example: warden allow-devices remove shared-key-demo --wait \\
+      0x62068c0fcc99f63d1acb5c1c3b155733821798bf6731544987c278523dc7edc7
     """,
 )
 
@@ -247,7 +320,8 @@ class Switch:
 def allow_any_command(app_text: AppArgument, write: WriteOptions, switch: Switch) -> None:
     """Turn the allowAnyDevice bypass on or off (exactly one of --enable / --disable).
 
-    Example: warden allow-devices allow-any 0x7553…14F1 --disable --wait
+    \b
+    Example: warden allow-devices allow-any shared-key-demo --disable --wait
     """
     _set_allow_any(app_text, switch.target(required=True), write.network, write.writer())
 
@@ -257,7 +331,8 @@ def allow_any_command(app_text: AppArgument, write: WriteOptions, switch: Switch
 def disallow_any_command(app_text: AppArgument, write: WriteOptions) -> None:
     """Turn the allowAnyDevice bypass off (same as allow-any --disable).
 
-    Example: warden allow-devices disallow-any 0x7553…14F1 --wait
+    \b
+    Example: warden allow-devices disallow-any shared-key-demo --wait
     """
     _set_allow_any(app_text, False, write.network, write.writer())
 
@@ -267,6 +342,7 @@ def disallow_any_command(app_text: AppArgument, write: WriteOptions) -> None:
 def toggle_allow_any_command(app_text: AppArgument, write: WriteOptions, switch: Switch) -> None:
     """Flip allowAnyDevice from what the chain says now (or force it with --enable / --disable).
 
-    Example: warden allow-devices toggle-allow-any 0x7553…14F1 --wait
+    \b
+    Example: warden allow-devices toggle-allow-any shared-key-demo --wait
     """
     _set_allow_any(app_text, switch.target(required=False), write.network, write.writer())

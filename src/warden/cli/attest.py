@@ -29,6 +29,7 @@ from warden.identity.device import DeviceIdFormula, device_id, device_id_from_pp
 from warden.identity.quote import parse_quote
 
 app = new_app("attest", "TDX quotes and dstack event logs: what a KMS sees (PPID, device_id, app identity).")
+app.info.epilog = "\b\nExample: warden attest device-id --ppid 811dca2a26b952e85bb6448b097ba4fd"
 
 QuoteFileOption = Annotated[
     Path,
@@ -83,6 +84,7 @@ def inspect_command(
     root (a devnet quote: the devnet's root) and its BootInfo shown. Exit 1 when the event log does not replay
     to the quote's RTMR3; exit 3 when the PCCS gave no collateral.
 
+    \b
     Example: warden attest inspect --quote report.json --pccs-url https://pccs.phala.network
     """
     attestation = read_attestation(
@@ -166,6 +168,7 @@ def device_id_command(
 ) -> None:
     """device_id = sha256(PPID), from a PPID or a quote (the value allowlists hold).
 
+    \b
     Example: warden attest device-id --ppid 811dca2a26b952e85bb6448b097ba4fd
     """
     if (ppid is None) == (quote_file is None):

@@ -19,6 +19,9 @@ from warden.errors import BadInput, OperationFailed
 from warden.kms.authorization import Authorizer, describe, public_endpoint
 
 app = new_app("auth", "The auth webhook a dstack KMS asks before releasing keys (dstack auth-eth compatible).")
+app.info.epilog = (
+    "\b\nExample: warden auth check --boot-info boot.json --kms 0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0"
+)
 
 DecisionTimeoutOption = Annotated[
     float,
@@ -51,7 +54,8 @@ def serve(
     webhook denies. It starts even while the RPC is down (denying at once until the RPC answers, then
     recovering by itself). Point the KMS at it with `[core.auth_api] type = "webhook"` and its URL.
 
-    Example: warden auth serve --port 8000 --kms 0x9fE4… --rpc-url http://127.0.0.1:8545
+    \b
+    Example: warden auth serve --port 8000 --kms 0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0 --rpc-url http://127.0.0.1:8545
     """
     # imported here: FastAPI and uvicorn would slow every other warden command down
     import uvicorn
@@ -149,7 +153,8 @@ def check(
 ) -> None:
     """Run the webhook's decision for one BootInfo file without serving anything; exit 1 when denied.
 
-    Example: warden auth check --boot-info boot.json --kms 0x9fE4… --json
+    \b
+    Example: warden auth check --boot-info boot.json --kms 0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0 --json
     """
     from warden.kms.webhook import parse_boot_request
 

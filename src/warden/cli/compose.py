@@ -16,6 +16,7 @@ from warden.compose.profiles import PROFILES, profile_named, serialise
 from warden.errors import BadInput
 
 app = new_app("compose", "app-compose.json: compose hashes, why two differ, and what each platform would deploy.")
+app.info.epilog = "\b\nExample: warden compose hash app-compose.json"
 
 
 def _read(path: Path, what: str) -> bytes:
@@ -53,6 +54,7 @@ def hash_command(
 
     The file is never re-serialised: a BOM, CRLF or trailing newline change the hash and are reported as warnings.
 
+    \b
     Example: warden compose hash app-compose.json --json
     """
     if profile is not None:
@@ -93,6 +95,7 @@ def explain_command(
 ) -> None:
     """Why two manifests hash differently: every field side by side, and which sub-hashed part differs.
 
+    \b
     Example: warden compose explain demo-1.json selfhost.json
     """
     result = explain(load_manifest(_read(a, "manifest A")), load_manifest(_read(b, "manifest B")))
@@ -163,6 +166,7 @@ def matrix_command(
     Default platforms: phala-cli, phala-api, selfhost-vmm. The Phala ones carry a placeholder pre-launch script,
     so their hashes show the mechanism, not the values a real Phala Cloud deployment gets.
 
+    \b
     Example: warden compose matrix docker-compose.yaml --name my-app --json
     """
     try:

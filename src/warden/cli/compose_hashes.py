@@ -14,6 +14,7 @@ from warden.cli.options import ChainOptions, WriteOptions, add_and_remove, group
 from warden.fleet.compose_hashes import compose_hashes_of, list_compose_hashes
 
 app = new_app("compose-hashes", "The app-compose manifests (compose hashes) an app may boot, on its DstackApp.")
+app.info.epilog = "\b\nExample: warden compose-hashes list shared-key-demo"
 
 ItemsArgument = Annotated[
     list[str],
@@ -28,7 +29,8 @@ ItemsArgument = Annotated[
 def list_command(app_text: AppArgument, network: ChainOptions, json_out: JsonOption = False) -> None:
     """Every compose hash the app allows now, from its events, confirmed with allowedComposeHashes.
 
-    Example: warden compose-hashes list 0x7553…14F1 --json
+    \b
+    Example: warden compose-hashes list shared-key-demo --json
     """
     contract = network.app(app_text)
     members, head = list_compose_hashes(contract, log_cache())
@@ -60,10 +62,13 @@ add_and_remove(
     A file is hashed as the exact bytes the CVM will measure; a `warden compose matrix --json` output
     adds every platform's hash of one release in one batch.
 
-    Example: warden compose-hashes add 0x7553…14F1 matrix.json --wait
+    \b
+    Example: warden compose-hashes add shared-key-demo matrix.json --wait
     """,
     """Disallow compose hashes (not-allowed ones are skipped).
 
-    Example: warden compose-hashes remove 0x7553…14F1 0x46e2…aa51 --wait
+    \b
+    Example: warden compose-hashes remove shared-key-demo --wait \\
+      0xdb669af634b75c7f298400f3b6c2aa8ba54998bac83e23d10ab4eaadc4b50ccf
     """,
 )

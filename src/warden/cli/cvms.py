@@ -16,6 +16,7 @@ from warden.changes.flow import Delivery
 from warden.cli.changes import Writer
 from warden.cli.common import emit, flag, new_app, note, stdout
 from warden.cli.connect import kms_for
+from warden.cli.nodes import refused_at_next_boot
 from warden.cli.options import (
     FleetWriteOptions,
     ListOptions,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from warden.web.client import ControlPlaneClient
 
 app = new_app("cvms", "CVMs placed on nodes (from the control plane), and replicas checked against the chain first.")
+app.info.epilog = "\b\nExample: warden cvms ls --app shared-key-demo"
 
 CvmArgument = Annotated[str, typer.Argument(metavar="CVM", help="CVM name, UUID or instance id.")]
 NodeOption = Annotated[str, typer.Option("--node", metavar="NAME", help="Target node (`warden nodes ls`).")]
@@ -103,6 +105,7 @@ AppOption = Annotated[str | None, flag("--app", "Only this app's CVMs (address o
 def ls_command(listing: ListOptions, app_key: AppOption = None) -> None:
     """Every CVM of the workspace, by name: node, app, status, and whether its node's device is allowed.
 
+    \b
     Example: warden cvms ls --app shared-key-demo --json
     """
     first = listing.first()
@@ -120,9 +123,8 @@ def ls_command(listing: ListOptions, app_key: AppOption = None) -> None:
             table.add_row(str(cvm["name"]), str(cvm["node"]), app_label, str(cvm["status"]), allowed,
                           str(cvm.get("compose_hash") or "-"))  # fmt: skip
         stdout.print(table)
-        stranded = [str(c["name"]) for c in cvms if c.get("device_allowed") is False]
-        if stranded:
-            note(f"the app does not allow the device of the node under: {', '.join(stranded)} (see status_reason)")
+        for line in refused_at_next_boot(cvms):
+            note(line)
 
     emit(listing.json_out, {"cvms": cvms}, human)
 
@@ -150,6 +152,7 @@ def replicate_command(
     added (addDevice, signed by the app owner) and the replica is registered only once that
     transaction is mined (within --timeout): a replica is never recorded on a node the chain refuses.
 
+    \b
     Example: warden cvms replicate shared-key-demo-1 --node prod9 --allow-device
     """
     kms, network, signer, plane, json_out = fleet.kms, fleet.network, fleet.signer, fleet.plane, fleet.json_out

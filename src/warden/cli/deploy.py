@@ -48,7 +48,9 @@ def deploy_command(
     DstackKms.deployAndRegisterApp allowing exactly this compose hash and this node's device (or any
     device with --allow-any-device).
 
-    Example: warden deploy --compose app-compose.json --node prod6 --custom-app-id 0xCAa3…1611 --json
+    \b
+    Example: warden deploy --compose app-compose.json --node prod6 \\
+      --custom-app-id 0xCAa3a03a6e34E78e71d669E41961Ca8c95FD1611 --json
     """
     kms, network, signer, plane, json_out = fleet.kms, fleet.network, fleet.signer, fleet.plane, fleet.json_out
     try:

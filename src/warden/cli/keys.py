@@ -12,6 +12,13 @@ from warden.errors import BadInput
 from warden.keys.signature_chain import verify_signature_chain
 
 app = new_app("keys", "dstack app keys: check that a GetKey result was issued by a given KMS.")
+# a real chain (dstack's simulator, issued by that KMS key), so the example can be pasted and run
+VERIFY_EXAMPLE = """\b
+Example: warden keys verify --app-id 5bb4ff9a3837357f19dc176407a5709c62eb6c56 --purpose test-purpose \\
+  --public-key 02c1082e78670feed1c847db81dbd71be37e4d53200a746c0a89f0afa8173cf566 \\
+  --kms-public-key 0321529e458424ab1f710a3a57ec4dad2fb195ddca572f7469242ba6c7563085b6 --signature-chain \\
+  0xf50c51735a97072f0c98125ed61fc84e2fdb36e95990b9e57337dadc0e2a9712227f04e07209faecb8891d59ec144a6c13e411dc90b3423f28071bd3fe11978d01,0x9e618603e72d01fedb82deff6daf2d62a572becf0059eec3f89c1ab40e1f2e594d2a283f843f34e8f39e4cc49a612496ce67223a12ac923f8efe330346dfc6c500"""
+app.info.epilog = VERIFY_EXAMPLE
 
 
 def _signature_chain(text: str) -> list[bytes]:
@@ -39,7 +46,7 @@ KmsPublicKeyOption = Annotated[
 ]
 
 
-@app.command("verify")
+@app.command("verify", epilog=VERIFY_EXAMPLE)
 def verify(
     app_id: AppIdOption,
     public_key: PublicKeyOption,
@@ -52,10 +59,6 @@ def verify(
 
     Without --kms-public-key nothing is trusted yet: "valid" is null and the recovered KMS key is shown
     for you to compare. Exit 1 when the chain leads to a different KMS key, 2 on malformed input.
-
-    Example: warden keys verify --app-id 5bb4ff9a3837357f19dc176407a5709c62eb6c56 --public-key KEY
-    --purpose signing --signature-chain SIG0,SIG1
-    --kms-public-key 0321529e458424ab1f710a3a57ec4dad2fb195ddca572f7469242ba6c7563085b6 --json
     """
     expected = parse_hex(kms_public_key, "--kms-public-key") if kms_public_key is not None else None
     check = verify_signature_chain(

@@ -47,7 +47,9 @@ if TYPE_CHECKING:  # the web stack is imported only by `serve`
     from fastapi import FastAPI
 
 app = new_app("kms", "Deploy and manage the DstackKms contract (app registry, factory, OS images).")
-os_image_app = new_app("os-image", "The OS images apps and KMS instances may boot (addOsImageHash …).")
+app.info.epilog = "\b\nExample: warden kms info --kms 0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0"
+os_image_app = new_app("os-image", "The OS images apps and KMS instances may boot (addOsImageHash, removeOsImageHash).")
+os_image_app.info.epilog = "\b\nExample: warden kms os-image list --kms 0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0"
 app.add_typer(os_image_app)
 
 KMS_DECISION_TIMEOUT = 5.0  # seconds a key request waits for the chain before it is denied
@@ -102,6 +104,7 @@ def deploy(
 ) -> None:
     """Deploy DstackApp and DstackKms implementations and the DstackKms proxy.
 
+    \b
     Example: warden kms deploy --rpc-url http://127.0.0.1:8545 --json
     """
     owner_address = parse_address(owner, "owner address") if owner else None
@@ -126,7 +129,8 @@ def deploy(
 def info(kms: KmsOptions, network: ChainOptions, json_out: JsonOption = False) -> None:
     """Owner, app implementation, gateway app id and KMS keys of a DstackKms.
 
-    Example: warden kms info --kms 0x9fE4… --json
+    \b
+    Example: warden kms info --kms 0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0 --json
     """
     registry = network.kms(kms)
     details = registry.info()
@@ -143,6 +147,7 @@ def info(kms: KmsOptions, network: ChainOptions, json_out: JsonOption = False) -
 def os_image_list(kms: KmsOptions, network: ChainOptions, json_out: JsonOption = False) -> None:
     """Every OS image hash ever added (from the contract's events) and whether it is allowed now.
 
+    \b
     Example: warden kms os-image list --json
     """
     registry = network.kms(kms)
@@ -178,11 +183,14 @@ add_and_remove(
     _change_images,
     """Allow OS images (one transaction each, consecutive nonces; already-allowed ones are skipped).
 
-    Example: warden kms os-image add 0x14ad…1c67 --kms 0x9fE4…
+    \b
+    Example: warden kms os-image add --kms 0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0 \\
+      0x607c15d1df14cb347808ca3f3152455baa0145d4d1302b1a6e51f187a61cee05
     """,
     """Disallow OS images (not-allowed ones are skipped).
 
-    Example: warden kms os-image remove 0x14ad…1c67
+    \b
+    Example: warden kms os-image remove 0x607c15d1df14cb347808ca3f3152455baa0145d4d1302b1a6e51f187a61cee05
     """,
 )
 
@@ -261,6 +269,7 @@ def serve(
     fetched from --pccs-url (else dcap-qvl's default PCCS) and cached per platform until its nextUpdate; a
     PCCS that cannot answer means a refusal.
 
+    \b
     Example: warden kms serve --port 8011 --pccs-url https://pccs.phala.network
     """
     # imported here: only `serve` needs the web stack, and every other command starts faster without it

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Mapping
 from typing import Annotated, Any
 
 import typer
@@ -12,6 +13,7 @@ from warden.cli.common import JsonOption, emit, new_app, rows_table, stdout
 from warden.cli.options import ControlPlaneOptions, ListOptions, grouped
 
 app = new_app("nodes", "The nodes this workspace may deploy to: current PPID, device id and identity history.")
+app.info.epilog = "\b\nExample: warden nodes show prod6"
 
 NodeArgument = Annotated[str, typer.Argument(metavar="NAME", help="Node name, as `warden nodes ls` shows it.")]
 
@@ -32,6 +34,7 @@ def shown(value: Any) -> str:
 def ls_command(listing: ListOptions) -> None:
     """One row per node, by name: name, region, current device id (sha256 of the PPID), PPID, status.
 
+    \b
     Example: warden nodes ls --json
     """
     first = listing.first()
@@ -55,11 +58,14 @@ def show_command(name: NodeArgument, plane: ControlPlaneOptions, json_out: JsonO
     A new id after a BIOS or microcode update strands the apps that allow only the old one; the
     history says when it changed.
 
+    \b
     Example: warden nodes show prod6
     """
     with plane.client() as client:
         node = client.node(name)
-    history = node.get("history") or []
+        history = node.get("history") or []
+        changed = len(history) > 1 and not json_out  # the apps it strands are named in the human output
+        placed = [c for c in client.cvms() if c.get("node") == node.get("name")] if changed else []
 
     def human() -> None:
         for key in ("name", "region", "status", "device_id", "ppid", "tee_version", "tcb_status"):
@@ -74,10 +80,49 @@ def show_command(name: NodeArgument, plane: ControlPlaneOptions, json_out: JsonO
             table.add_row(shown(row.get("old_device_id")), "→", shown(row.get("device_id")),
                           when(row.get("first_seen")), when(row.get("last_seen")))  # fmt: skip
         stdout.print(table)
-        if len(history) > 1:
-            stdout.print(
-                f"the device id changed {len(history) - 1} time(s); apps that allow only an old id refuse this "
-                f"node: warden allow-devices add APP {node.get('name')} --wait"
-            )
+        for line in _affected_apps(str(node.get("name")), placed, changes=len(history) - 1):
+            stdout.print(line, markup=False)
 
     emit(json_out, node | {"history": history}, human)
+
+
+def app_label(cvm: Mapping[str, Any]) -> str:
+    """How a CVM's app is called in a sentence: its name, else its address."""
+    return str(cvm.get("app_name") or cvm["app"])
+
+
+def refused_at_next_boot(cvms: Iterable[Mapping[str, Any]]) -> list[str]:
+    """One sentence per (node, app) whose CVMs the chain will refuse at their next boot, with the fix."""
+    stranded: dict[tuple[str, str], list[Mapping[str, Any]]] = {}
+    for cvm in cvms:
+        if cvm.get("device_allowed") is False:
+            stranded.setdefault((str(cvm["node"]), str(cvm["app"])), []).append(cvm)
+    lines = []
+    for (node, app), group in stranded.items():
+        names = ", ".join(str(c["name"]) for c in group)
+        device = shown(group[0].get("device_id"))
+        lines.append(
+            f"refused at next boot: {names} — {node}'s device {device} is not allowed by {app_label(group[0])}; "
+            f"fix: warden allow-devices add {app} {node} --wait"
+        )
+    return lines
+
+
+def _affected_apps(node: str, cvms: list[dict[str, Any]], *, changes: int) -> list[str]:
+    """After a device id change: the apps with CVMs on the node, each with the command that allows it."""
+    if not changes:
+        return []
+    lines = [f"the device id changed {changes} time(s); an app that allows only an old id refuses {node}"]
+    lines += refused_at_next_boot(cvms)
+    unchecked: dict[str, str] = {}
+    for cvm in cvms:
+        if cvm.get("device_allowed") is None:
+            unchecked.setdefault(str(cvm["app"]), app_label(cvm))
+    if unchecked:
+        lines.append(f"apps with CVMs on {node} (not checked against the chain yet); if one refuses it:")
+        lines += [f"  {label}: warden allow-devices add {app} {node} --wait" for app, label in unchecked.items()]
+    if not cvms:
+        lines.append(f"no CVM runs on {node} now, so no app is affected yet")
+    elif len(lines) == 1:
+        lines.append(f"every app with a CVM on {node} allowed its current id when it changed")
+    return lines

@@ -73,6 +73,7 @@ def plan_command(
 ) -> None:
     """Show what `apply` would change on chain to match POLICY; exit 0 in sync, 4 changes pending.
 
+    \b
     Example: warden plan policy.toml --nodes-file nodes.json --json
     """
     planned, _ = _plan(policy, network, kms, nodes, prune)
@@ -90,6 +91,7 @@ def apply_command(
 ) -> None:
     """Make the chain match POLICY: the changes `plan` shows, sent together (or as a Safe batch / calldata).
 
+    \b
     Example: warden apply policy.toml --wait
     """
     writer = write.writer()

@@ -47,7 +47,8 @@ def preflight_command(
     listed as skipped with the flag that enables it, and the exit code is then 3 (undecided), never a
     pass, unless --allow-skipped.
 
-    Example: warden preflight 0x7553…14F1 --compose app-compose.json --node prod6 --nodes-file nodes.json
+    \b
+    Example: warden preflight shared-key-demo --compose app-compose.json --node prod6 --nodes-file nodes.json
     """
     target.check()
     try:

@@ -23,6 +23,7 @@ app = new_app(
     "workspace",
     "Workspaces of the control plane: create them, list them, rotate their API tokens, set their signers.",
 )
+app.info.epilog = "\b\nExample: warden workspace ls --json"
 
 NameArgument = Annotated[str, typer.Argument(metavar="NAME", help="Workspace name, as `warden workspace ls` shows it.")]
 
@@ -39,6 +40,7 @@ def create_command(name: NameArgument, database_url: DatabaseUrlOption = None, j
 
     The new workspace sees no node, app or CVM of any other, and signs nothing until it has a signer.
 
+    \b
     Example: warden workspace create team-b --json
     """
     fleet = open_inventory(database_url)
@@ -58,6 +60,7 @@ def create_command(name: NameArgument, database_url: DatabaseUrlOption = None, j
 def ls_command(database_url: DatabaseUrlOption = None, json_out: JsonOption = False) -> None:
     """One row per workspace: name, API tokens, apps, and the address its changes are signed with.
 
+    \b
     Example: warden workspace ls --json
     """
     from warden.cli.nodes import when
@@ -91,6 +94,7 @@ def rotate_token_command(
 
     The old tokens stop working at once, and so do dashboard sessions signed in with them.
 
+    \b
     Example: warden workspace rotate-token team-b --json
     """
     fleet = open_inventory(database_url)
@@ -134,6 +138,7 @@ def set_signer_command(
     a Safe batch / calldata. It is stored sealed under WARDEN_SECRET_KEY (or $WARDEN_HOME/secret.key): the
     control plane must be started with the same secret key.
 
+    \b
     Example: warden workspace set-signer team-b --keystore team-b.json
     """
     if clear == (keystore is not None):

@@ -8,7 +8,7 @@ confirmed with `allowedDeviceIds`; no backend is needed to know which devices ex
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,7 +18,7 @@ from warden.chain.history import History, block_times, read_history
 from warden.chain.inputs import HEX_DIGITS, hex0x, parse_bytes32
 from warden.chain.logcache import ScanCache
 from warden.errors import BadInput
-from warden.fleet.inventory import Inventory
+from warden.fleet.inventory import Inventory, Node
 
 DEVICE_EVENTS = ("DeviceAdded", "DeviceRemoved", "AllowAnyDeviceSet")
 HEX_ID = re.compile(r"^(0x)?[0-9a-fA-F]{64}$")
@@ -173,3 +173,61 @@ def addable_nodes(app: AppAuth, inventory: Inventory) -> list[DeviceTarget]:
     unique = list({n.device_id: n for n in known}.values())
     present = membership(device_spec(app), [n.device_id for n in unique if n.device_id])
     return [DeviceTarget(n.device_id, n.name) for n, ok in zip(unique, present, strict=True) if not ok and n.device_id]
+
+
+@dataclass(frozen=True)
+class DeviceChoice:
+    """A row of the `add -i` / `remove -i` pickers: a device, its node, and what an operator should know."""
+
+    device_id: bytes | None  # None: a node whose device id is not known yet
+    node: str | None
+    region: str | None
+    allowed: bool
+    former_node: str | None = None  # the node presented this id before a firmware update
+    cvms: tuple[str, ...] = ()  # the app's CVMs on the node that presents this id
+
+    @property
+    def target(self) -> DeviceTarget:
+        assert self.device_id is not None, "a node without a device id cannot be picked"
+        return DeviceTarget(self.device_id, self.node)
+
+    def markers(self) -> str:
+        """`allowed`, `former id of prod6`, `runs shared-key-demo-2`, comma separated."""
+        marks = ["allowed"] if self.allowed else []
+        if self.former_node:
+            marks.append(f"former id of {self.former_node}")
+        if self.cvms:
+            refused = "" if self.allowed else " (refused at next boot)"
+            marks.append(f"runs {', '.join(self.cvms)}{refused}")
+        return ", ".join(marks)
+
+
+def add_choices(app: AppAuth, inventory: Inventory, cvms_on: Mapping[bytes, Sequence[str]]) -> list[DeviceChoice]:
+    """Every inventory node (one row per device id), whether the app allows it (read from the chain), and the
+    app's CVMs on it: what `add -i` shows. Allowed nodes and nodes without a device id cannot be picked."""
+    first: dict[bytes | str, Node] = {}
+    for node in inventory.nodes:
+        first.setdefault(node.device_id or node.name, node)  # a device id two nodes present: its first node
+    unique = list(first.values())
+    known = [n.device_id for n in unique if n.device_id is not None]
+    allowed = dict(zip(known, membership(device_spec(app), known), strict=True)) if known else {}
+    rows = []
+    for n in unique:
+        device = n.device_id
+        cvms = tuple(cvms_on.get(device, ())) if device else ()
+        rows.append(DeviceChoice(device, n.name, n.region, allowed.get(device, False) if device else False, cvms=cvms))
+    return rows
+
+
+def remove_choices(
+    allowlist: DeviceAllowlist, inventory: Inventory, cvms_on: Mapping[bytes, Sequence[str]]
+) -> list[DeviceChoice]:
+    """Every device the app allows, with its node (or the node it was before), region and the app's CVMs on
+    it: what `remove -i` shows."""
+    rows = []
+    for device in allowlist.devices:
+        node = inventory.node_for_device(device.device_id)
+        region = node.region if node else None
+        rows.append(DeviceChoice(device.device_id, device.node, region, True, device.former_node,
+                                 tuple(cvms_on.get(device.device_id, ()))))  # fmt: skip
+    return rows
