@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +20,7 @@ from dstack_sdk import DstackClient
 from eth_account import Account
 
 from tests.e2e.devnet_runbook import DEMO_CVMS, Devnet
+from tests.support.cli import WARDEN_ENV
 from warden.devnet.fleet import Paths, attestation_policy, load_node, load_pki
 from warden.identity.device import device_id_from_ppid
 from warden.identity.quote import verify_quote
@@ -178,3 +182,23 @@ def test_a_firmware_update_shows_in_the_next_quote_and_the_keys_go_with_the_next
     assert refused.value.response.status_code == 503
     assert f"CVM {name} is boot-failed" in refused.value.response.json()["error"]
     assert "Device not allowed" in refused.value.response.json()["error"]
+
+
+def test_warden_probe_in_a_devnet_cvm_records_its_node(devnet: Devnet, cvms: dict[str, dict[str, Any]]) -> None:
+    """The probe program as its container runs it: the CVM's guest socket, the control plane from the env."""
+
+    def probe(node: str, cvm: str) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k not in WARDEN_ENV and not k.startswith("DSTACK_")}
+        env |= {"WARDEN_API_URL": devnet.env["WARDEN_API_URL"], "WARDEN_API_TOKEN": devnet.env["WARDEN_API_TOKEN"],
+                "WARDEN_NODE": node, "DSTACK_SIMULATOR_ENDPOINT": cvms[cvm]["guest_socket"]}  # fmt: skip
+        return subprocess.run([sys.executable, "-m", "warden.probe", "run", "--json"], env=env,
+                              capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
+
+    done = probe("prod6", "shared-key-demo-2")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["device_id"] == devnet.device_of("prod6")
+    assert devnet.api("/api/nodes/prod6")["device_id"] == devnet.device_of("prod6")
+
+    wrong = probe("prod5", "shared-key-demo-2")  # prod6's CVM claiming to be on prod5
+    assert wrong.returncode == 1 and "prod6" in wrong.stderr, wrong.stderr
+    assert devnet.api("/api/nodes/prod5")["device_id"] == devnet.device_of("prod5")  # nothing changed
