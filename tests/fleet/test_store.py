@@ -181,3 +181,21 @@ def test_the_scan_cache_keeps_logs_limits_and_block_times_in_the_database(fleet:
     assert again.get_block_times(hashes) == {h: i for i, h in enumerate(hashes)}
     again.drop(key)
     assert again.get(key) is None and first.get(key) is None
+
+
+def test_the_revision_moves_with_every_inventory_change_and_only_then(fleet: Fleet) -> None:
+    acme, _ = fleet.create_workspace("acme")
+    start = fleet.revision()
+    fleet.add_node("prod5", region="eu")
+    fleet.grant(acme, "prod5")
+    app = fleet.register_app(acme, "0x" + "ab" * 20, chain_id=31337)
+    fleet.add_cvm(acme, "web-1", app=app.address, node="prod5")
+    after_writes = fleet.revision()
+    assert after_writes >= start + 4
+
+    fleet.nodes(acme), fleet.cvms(acme), fleet.apps(acme), fleet.placements(acme, app.address)  # reads
+    fleet.issue_token(acme, "ci")  # not the inventory
+    assert fleet.revision() == after_writes
+
+    fleet.set_cvm_status(acme, "web-1", "stopped")
+    assert fleet.revision() == after_writes + 1

@@ -122,3 +122,13 @@ class Cvm(Base):
 
     app: Mapped[App] = relationship()
     node: Mapped[Node] = relationship()
+
+
+class FleetRevision(Base):
+    """One row counting the changes to nodes, identities, node access, apps and CVMs: a view merged from them
+    (the device allowlist) is reused while the count and the chain's head stand still."""
+
+    __tablename__ = "fleet_revision"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    number: Mapped[int] = mapped_column(BigInteger)

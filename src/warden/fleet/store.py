@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, delete, func, select
+from sqlalchemy import Engine, delete, event, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -210,6 +210,7 @@ class Fleet:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         self._sessions: sessionmaker[Session] = session_factory(engine)
+        event.listen(self._sessions, "before_flush", _count_inventory_changes)
 
     @classmethod
     def open(cls, url: str) -> Fleet:
@@ -219,6 +220,11 @@ class Fleet:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def revision(self) -> int:
+        """How many times nodes, identities, node access, apps or CVMs have changed (any workspace)."""
+        with self.session() as s:
+            return int(s.execute(select(m.FleetRevision.number).where(m.FleetRevision.id == 1)).scalar_one())
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -688,6 +694,17 @@ class Fleet:
         if cvm is None:
             raise NotFound(f"no CVM named {key!r} (by name, UUID or instance id) in workspace {workspace.name}")
         return cvm
+
+
+INVENTORY_ROWS = (m.Node, m.NodeIdentity, m.NodeAccess, m.App, m.Cvm)
+
+
+def _count_inventory_changes(session: Session, _context: object, _instances: object) -> None:
+    """Bump the fleet revision in the same transaction as any change to the inventory's rows."""
+    if any(isinstance(row, INVENTORY_ROWS) for row in (*session.new, *session.dirty, *session.deleted)):
+        session.execute(
+            update(m.FleetRevision).where(m.FleetRevision.id == 1).values(number=m.FleetRevision.number + 1)
+        )
 
 
 def _name(value: str, what: str) -> str:

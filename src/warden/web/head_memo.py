@@ -20,16 +20,17 @@ KEPT = 256  # keys remembered (apps); the least recently computed is forgotten f
 class HeadTracked(Generic[T]):
     def __init__(self, kept: int = KEPT) -> None:
         self.kept = kept
-        self._last: dict[Hashable, tuple[int, T]] = {}
+        self._last: dict[Hashable, tuple[tuple[int, Hashable], T]] = {}
         self._locks: dict[Hashable, threading.Lock] = {}
         self._guard = threading.Lock()
 
-    def read(self, key: Hashable, chain: Chain, compute: Callable[[], T]) -> T:
-        """The value for `key` at the chain's current head: computed now unless it was at this head."""
+    def read(self, key: Hashable, chain: Chain, compute: Callable[[], T], version: Hashable = None) -> T:
+        """The value for `key` at the chain's current head (and `version` of whatever else it merges, read
+        before calling): computed now unless it was at this head and version."""
         with self._guard:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:
-            head = chain.block_number()
+            head = (chain.block_number(), version)
             last = self._last.get(key)
             if last is not None and last[0] == head:
                 return last[1]

@@ -49,6 +49,7 @@ class ControlPlane:
     _alert_store: AlertStore | None = field(default=None, repr=False)
     # what the chain said of each app (allowlist, audit trail), reused while the head has not moved
     _allowlists: HeadTracked[DeviceAllowlist] = field(default_factory=HeadTracked, repr=False)
+    _views: HeadTracked[AllowlistView] = field(default_factory=HeadTracked, repr=False)
     _histories: HeadTracked[list[dict[str, Any]]] = field(default_factory=HeadTracked, repr=False)
 
     def close(self) -> None:
@@ -123,12 +124,19 @@ class ControlPlane:
 
     def device_allowlist(self, workspace: WorkspaceRef, app_key: str) -> AllowlistView:
         """The merged allowlist: the chain's (as of the head, reused while it has not moved), the app's CVMs
-        and the workspace's nodes (read now)."""
+        and the workspace's nodes; the merge is reused while neither the head nor the fleet revision moved."""
         app = self.fleet.app(workspace, app_key)
         auth, cache = self.app_auth(app), self.log_cache()
-        onchain = self._allowlists.read((app.chain_id, app.address), auth.chain, lambda: chain_allowlist(auth, cache))
-        cvms = self.fleet.placements(workspace, app.address)
-        return device_allowlist_view(auth, self.inventory(workspace), cvms, cache, onchain)
+
+        def merged() -> AllowlistView:
+            onchain = self._allowlists.read(
+                (app.chain_id, app.address), auth.chain, lambda: chain_allowlist(auth, cache)
+            )
+            cvms = self.fleet.placements(workspace, app.address)
+            return device_allowlist_view(auth, self.inventory(workspace), cvms, cache, onchain)
+
+        key = (workspace.id, app.chain_id, app.address)
+        return self._views.read(key, auth.chain, merged, version=self.fleet.revision())
 
     def inventory(self, workspace: WorkspaceRef) -> Inventory:
         """The nodes this workspace may deploy to, as the allowlist commands resolve node names."""
