@@ -50,6 +50,7 @@ class ControlPlane:
     # what the chain said of each app (allowlist, audit trail), reused while the head has not moved
     _allowlists: HeadTracked[DeviceAllowlist] = field(default_factory=HeadTracked, repr=False)
     _views: HeadTracked[AllowlistView] = field(default_factory=HeadTracked, repr=False)
+    _named_histories: HeadTracked[list[dict[str, Any]]] = field(default_factory=HeadTracked, repr=False)
     _histories: HeadTracked[list[dict[str, Any]]] = field(default_factory=HeadTracked, repr=False)
 
     def close(self) -> None:
@@ -143,16 +144,23 @@ class ControlPlane:
         return Inventory(n.inventory_node() for n in self.fleet.nodes(workspace))
 
     def app_history(self, workspace: WorkspaceRef, app_key: str, limit: int | None = None) -> list[dict[str, Any]]:
-        """The app's device audit trail (DeviceAdded / DeviceRemoved / AllowAnyDeviceSet), newest last;
+        """The app's device audit trail (DeviceAdded / DeviceRemoved / AllowAnyDeviceSet), newest last, nodes
+        named from the workspace's inventory (reused while neither the head nor the fleet revision moved);
         only the last `limit` events when given."""
         app = self.fleet.app(workspace, app_key)
         auth, cache = self.app_auth(app), self.log_cache()
-        events = self._histories.read(
-            (app.chain_id, app.address), auth.chain, lambda: history_json(auth, Inventory(), cache)
-        )
+
+        def named() -> list[dict[str, Any]]:
+            events = self._histories.read(
+                (app.chain_id, app.address), auth.chain, lambda: history_json(auth, Inventory(), cache)
+            )
+            return named_events(events, self.inventory(workspace))
+
+        key = (workspace.id, app.chain_id, app.address)
+        events = self._named_histories.read(key, auth.chain, named, version=self.fleet.revision())
         if limit is not None:
             events = events[-limit:] if limit > 0 else []
-        return named_events(events, self.inventory(workspace))
+        return events
 
     def record_quote(self, workspace: WorkspaceRef, node: str, quote: bytes | str) -> IdentityUpdate:
         """A node's quote: verify it, record the node's device id (history on change), flag CVMs it strands."""
