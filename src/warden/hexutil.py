@@ -23,6 +23,14 @@ def parse_hex(text: str, what: str, length: int | None = None, *, error: type[Ba
     A malformed value raises `error` (BadInput or a subclass) naming `what` and the offending text.
     """
     digits = strip_0x(text.strip())
+    if digits and digits.isascii() and digits.isalnum():  # the usual case, checked in C; errors are explained below
+        try:
+            value = bytes.fromhex(digits)
+        except ValueError:
+            pass
+        else:
+            if length is None or len(value) == length:
+                return value
     shown = repr(text) if len(text) <= _SHOWN else repr(text[:_SHOWN]) + "…"
     if not digits and length:
         raise error(f"invalid {what}: empty")

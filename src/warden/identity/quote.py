@@ -14,7 +14,6 @@ from warden.hexutil import parse_hex
 T = TypeVar("T")
 
 HEX_BYTES = frozenset(b"0123456789abcdefABCDEF \t\r\n")
-HEX_DIGITS = b"0123456789abcdefABCDEF"
 
 
 class QuoteError(BadInput):
@@ -64,11 +63,7 @@ def quote_bytes(data: bytes) -> bytes:
     head = text[2:66] if text[:2].lower() == b"0x" else text[:64]
     if head and all(c in HEX_BYTES for c in head):  # binary quotes start with a version byte, not text
         # hex text may be wrapped over lines: only the digits count
-        digits = b"".join(text.split())
-        bare = digits[2:] if digits[:2].lower() == b"0x" else digits
-        if bare and not len(bare) % 2 and not bare.translate(None, HEX_DIGITS):
-            return bytes.fromhex(bare.decode("ascii"))  # the common case, in C (parse_hex reads it char by char)
-        return parse_hex(digits.decode(errors="replace"), "quote (hex text)", error=QuoteError)  # says what is wrong
+        return parse_hex(b"".join(text.split()).decode(errors="replace"), "quote (hex text)", error=QuoteError)
     return data
 
 
