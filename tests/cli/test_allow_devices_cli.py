@@ -14,7 +14,7 @@ from eth_utils import function_signature_to_4byte_selector
 from typer.testing import CliRunner
 
 from tests.support.chain import STRANGER_KEY, THIRD_KEY, deploy_app, send
-from tests.support.cli import Run, assert_clean_error, ok, warden
+from tests.support.cli import Run, assert_clean_error, assert_json_error, ok, warden
 from tests.support.flaky_proxy import FlakyProxy
 from tests.support.limited_rpc import LimitedRpc
 from warden.chain.app import AppAuth
@@ -259,7 +259,7 @@ def test_interactive_without_a_terminal_or_with_json_is_refused(
         run = pick(["allow-devices", verb, app.address, "-i"], "1\n", env)  # stdin is a pipe
         assert_clean_error(run, 2, "-i picks from a list on a terminal, and stdin is not one")
     run = pick(["allow-devices", "add", app.address, "-i", "--json"], "1\n", env)
-    assert_clean_error(run, 2, "-i", "--json")
+    assert_json_error(run, 2, "bad-input", "-i", "--json")
     assert chain.nonce(owner.address) == nonce
     assert listed(anvil, app.address) == [hex0x(A)]
 

@@ -202,3 +202,31 @@ def test_a_keystore_password_with_no_terminal_is_read_from_stdin_or_is_bad_input
     piped = CliRunner().invoke(cli_app, [*args, "--json"], input="right\n", env=rpc, catch_exceptions=False)
     assert piped.exit_code == 0, piped.stderr
     assert [r["status"] for r in json.loads(piped.stdout)["results"]] == ["added"]
+
+
+def test_the_devnet_key_is_said_on_stdout_and_refused_with_require_key(
+    anvil: Anvil, chain: Chain, owner: Signer, kms: KmsRegistry, app: AppAuth, isolated_env: Path, tmp_path: Path
+) -> None:
+    save_state(DevnetState(rpc_url=anvil.url, chain_id=chain.chain_id, anvil_pid=0, owner=owner.address,
+                           kms=kms.address, kms_implementation=kms.address, app_implementation=kms.address),
+               isolated_env)  # fmt: skip
+    rpc = {"ETH_RPC_URL": anvil.url}
+    nonce = chain.nonce(owner.address, "latest")
+
+    refused = warden("allow-devices", "add", app.address, DEVICE, "--require-key", env=rpc)
+    assert_clean_error(refused, 2, "--require-key", "PRIVATE_KEY")
+    config = tmp_path / "config.toml"
+    config.write_text(f'[profiles.strict]\nrpc_url = "{anvil.url}"\nrequire_key = true\n')
+    by_profile = warden("allow-devices", "add", app.address, DEVICE, "--profile", "strict",
+                        env={"WARDEN_CONFIG": str(config)})  # fmt: skip
+    assert_clean_error(by_profile, 2, "require_key")
+    # the same anvil under another URL is not the running devnet's RPC: no fallback to its key
+    other_url = anvil.url.replace("127.0.0.1", "localhost")
+    elsewhere = warden("allow-devices", "add", app.address, DEVICE, env={"ETH_RPC_URL": other_url})
+    assert_clean_error(elsewhere, 2, "no signer")
+    assert chain.nonce(owner.address, "latest") == nonce
+
+    human = warden("allow-devices", "add", app.address, DEVICE, "--wait", env=rpc)
+    assert human.exit_code == 0, human.stderr
+    assert f"signing with the devnet's test key {owner.address}" in human.stdout
+    assert "added" in human.stdout

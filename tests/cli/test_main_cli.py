@@ -34,7 +34,23 @@ def test_a_group_of_one_command_stays_a_group() -> None:
 
 def test_unknown_command_is_a_usage_error() -> None:
     run = warden("allow-device", "list")
-    assert run.exit_code == 2 and "No such command 'allow-device'" in run.stderr
+    assert run.exit_code == 2 and run.stdout == ""
+    assert run.stderr.startswith("error: No such command 'allow-device'"), run.stderr
+    assert "Try 'warden --help' for help." in run.stderr and "Usage:" not in run.stderr
+
+
+def test_a_bare_group_still_shows_its_help() -> None:
+    run = warden("nodes")
+    assert "Usage: warden nodes [OPTIONS] COMMAND [ARGS]..." in run.stdout + run.stderr
+    assert "ls" in run.stdout + run.stderr
+
+
+def test_installed_script_prints_usage_errors_in_one_line() -> None:
+    done = subprocess.run([WARDEN, "allow-devices", "list"], capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == "error: Missing argument 'APP'.\nTry 'warden allow-devices list --help' for help.\n"
+    version = subprocess.run([WARDEN, "--version"], capture_output=True, text=True, check=False, timeout=60)
+    assert version.returncode == 0 and version.stdout.startswith("warden ")
 
 
 def test_offline_commands_do_not_load_the_chain_or_http_libraries(tmp_path: Path) -> None:

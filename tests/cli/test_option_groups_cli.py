@@ -4,6 +4,7 @@ takes --chain and --profile, and the same bad combination is refused the same wa
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -43,7 +44,7 @@ def test_every_command_with_an_rpc_takes_chain_and_profile() -> None:
             checked.append(path)
             assert {"--chain", "--chain-id", "--profile"} <= options, path
         if "--private-key" in options:
-            assert "--keystore" in options, path
+            assert {"--keystore", "--require-key"} <= options, path
         if "--safe-batch" in options:
             assert {"--calldata", "--wait", "--timeout"} <= options, path
     assert len(checked) >= 20, checked  # every chain command of the CLI, not a handful
@@ -82,3 +83,18 @@ def test_safe_batch_and_calldata_together_are_refused_on_every_writer() -> None:
 def test_no_kms_anywhere_is_bad_input_naming_every_source() -> None:
     for args in (("kms", "info"), ("kms", "os-image", "list"), ("kms", "os-image", "add", "aa" * 32)):
         assert_clean_error(warden(*args), 2, "no KMS address: pass --kms, set WARDEN_KMS, or add kms to a profile")
+
+
+def test_listings_reads_and_writes_take_wide() -> None:
+    for args in (("nodes", "ls"), ("cvms", "ls"), ("allow-devices", "list"), ("allow-devices", "history"),
+                 ("allow-devices", "add"), ("compose-hashes", "add")):  # fmt: skip
+        assert "--wide" in warden(*args, "--help").stdout, args
+
+
+def test_no_help_shows_a_python_type() -> None:
+    """Usage lines and help name values as a user writes them (`APP`, `[DEVICE]...`), never `<str>`."""
+    leaks = re.compile(r"<(str|int|float|path|bool|list\[[^]]*\])>|\{[A-Z_]+\}")
+    for path, _ in leaf_commands():
+        run = warden(*path.split(), "--help")
+        assert run.exit_code == 0, (path, run.stderr)
+        assert not leaks.search(run.stdout), (path, leaks.findall(run.stdout))

@@ -64,6 +64,7 @@ def test_a_profile_chain_id_guards_its_rpc(anvil: Anvil, app: AppAuth, tmp_path:
         ("[profiles.a]\nmax_log_range = 0\n", ("--profile", "a"), "max_log_range must be an integer >= 1"),
         ("[profiles.a]\nbatches = 'no'\n", ("--profile", "a"), "batches must be true or false"),
         ("[profiles.a]\nfrom_block = -1\n", ("--profile", "a"), "from_block must be an integer >= 0"),
+        ("[profiles.a]\nrequire_key = 'yes'\n", ("--profile", "a"), "require_key must be true or false"),
     ],
 )
 def test_bad_profiles_are_bad_input(tmp_path: Path, text: str, args: tuple[str, ...], phrase: str) -> None:

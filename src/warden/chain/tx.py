@@ -23,6 +23,8 @@ from warden.errors import BadInput, OperationFailed
 TxStatus = Literal["pending", "mined", "reverted", "failed"]
 
 ALREADY_KNOWN = ("already known", "already imported")
+# where a transaction of a public chain can be looked up (`{explorer}/tx/{hash}`); a devnet has none
+TX_EXPLORERS = {1: "https://etherscan.io", 8453: "https://basescan.org", 84532: "https://sepolia.basescan.org"}
 GAS_HEADROOM = 1.25  # estimates can be a little short when state changes between estimate and mining
 
 
@@ -47,6 +49,21 @@ class TxOutcome:
     contract_address: str | None = None
     error: str | None = None
     receipt: dict[str, Any] | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class WaitStatus:
+    """Where a wait for receipts stands, for a live display: how many are mined, the chain's latest block,
+    the confirmations of the least confirmed mined one (None before any is), and the seconds waited."""
+
+    mined: int
+    total: int
+    block: int | None
+    confirmations: int | None
+    elapsed: float
+
+
+WaitProgress = Callable[[WaitStatus], None]
 
 
 class NotOwner(BadInput):
@@ -153,24 +170,31 @@ def wait_all(
     timeout: float = 60.0,
     poll: float = 0.2,
     on_progress: Callable[[int, int], None] | None = None,
+    on_wait: WaitProgress | None = None,
 ) -> list[TxOutcome]:
     """Poll all receipts in one batch request per round until each is mined or the deadline passes.
 
     A transaction whose delivery failed is polled too when the node knows it after all; one the node
-    never received is not waited for.
+    never received is not waited for. After each round, `on_progress(mined, total)` and `on_wait(status)`
+    (which also asks for the latest block, in the same batch) say where the wait stands.
     """
-    deadline = time.monotonic() + timeout
+    started = time.monotonic()
+    deadline = started + timeout
     waiting = [o for o in outcomes if o.status == "pending"]
     waiting += [o for o in outcomes if o.status == "failed" and o.tx_hash and _node_has(chain, o.tx_hash)]
+    watched = list(waiting)
     total = len(waiting)
     rounds = 0
     while waiting:
+        calls = [("eth_getTransactionReceipt", [o.tx_hash]) for o in waiting]
+        if on_wait:
+            calls.append(("eth_blockNumber", []))
         try:
-            receipts = chain.rpc.batch([("eth_getTransactionReceipt", [o.tx_hash]) for o in waiting])
+            answers = chain.rpc.batch(calls)
         except OperationFailed:
-            receipts = [None] * len(waiting)
+            answers = [None] * len(calls)
         still = []
-        for outcome, receipt in zip(waiting, receipts, strict=True):
+        for outcome, receipt in zip(waiting, answers[: len(waiting)], strict=True):
             if isinstance(receipt, dict):
                 _settle(chain, outcome, receipt)
             else:
@@ -178,6 +202,9 @@ def wait_all(
         waiting = still
         if on_progress:
             on_progress(total - len(waiting), total)
+        if on_wait:
+            head = answers[-1]
+            on_wait(_wait_status(watched, int(head, 16) if isinstance(head, str) else None, started))
         if not waiting or time.monotonic() >= deadline:
             break
         # a fast chain (a devnet, an L2) often mines within tens of milliseconds: look again soon,
@@ -190,6 +217,13 @@ def wait_all(
     return list(outcomes)
 
 
+def _wait_status(watched: Sequence[TxOutcome], head: int | None, started: float) -> WaitStatus:
+    blocks = [o.block_number for o in watched if o.block_number is not None]
+    latest = max([head or 0, *blocks]) if head is not None or blocks else None
+    confirmations = latest - max(blocks) + 1 if blocks and latest is not None else None
+    return WaitStatus(len(blocks), len(watched), latest, confirmations, time.monotonic() - started)
+
+
 def execute(
     chain: Chain,
     signer: Signer,
@@ -198,11 +232,12 @@ def execute(
     wait: bool = True,
     timeout: float = 60.0,
     on_progress: Callable[[int, int], None] | None = None,
+    on_wait: WaitProgress | None = None,
 ) -> list[TxOutcome]:
     """send_all, then (with `wait`) wait_all."""
     outcomes = send_all(chain, signer, requests)
     if wait:
-        wait_all(chain, outcomes, timeout=timeout, on_progress=on_progress)
+        wait_all(chain, outcomes, timeout=timeout, on_progress=on_progress, on_wait=on_wait)
     return outcomes
 
 

@@ -16,13 +16,12 @@ from warden.chain.allowlist import AllowlistSpec, FlagSpec, flag_value, membersh
 from warden.chain.contract import Contract
 from warden.chain.safe import calldata_lines, safe_batch, write_safe_batch
 from warden.chain.signer import Signer
-from warden.chain.tx import TxOutcome, check_owner, send_all, wait_all
+from warden.chain.tx import TxOutcome, WaitProgress, check_owner, send_all, wait_all
 from warden.changes.plan import Change, Plan
 from warden.errors import BadInput
 
 How = Literal["send", "safe-batch", "calldata"]
 ResultStatus = Literal["added", "removed", "set", "pending", "failed"]
-Progress = Callable[[int, int], None]
 DONE: dict[str, ResultStatus] = {"add": "added", "remove": "removed", "set": "set"}
 
 
@@ -134,7 +133,7 @@ def carry_out(
     signer: Callable[[], Signer],
     *,
     batch_name: str = "warden changes",
-    on_progress: Progress | None = None,
+    on_wait: WaitProgress | None = None,
 ) -> Report:
     """Carry the plan out as `delivery` says (see the module docstring); an empty plan sends nothing."""
     report = Report(plan, delivery)
@@ -150,11 +149,12 @@ def carry_out(
         return report
     key = signer()
     check_signer(plan, key)
-    return send(plan, key, delivery, on_progress=on_progress)
+    return send(plan, key, delivery, on_wait=on_wait)
 
 
-def send(plan: Plan, signer: Signer, delivery: Delivery, *, on_progress: Progress | None = None) -> Report:
-    """Simulate all, check funds, send with consecutive nonces; with `wait`, wait once and re-read the chain."""
+def send(plan: Plan, signer: Signer, delivery: Delivery, *, on_wait: WaitProgress | None = None) -> Report:
+    """Simulate all, check funds, send with consecutive nonces; with `wait`, wait once (telling `on_wait` how it
+    goes) and re-read the chain."""
     chain = plan.chain()
     report = Report(plan, delivery)
     if chain is None:
@@ -162,7 +162,7 @@ def send(plan: Plan, signer: Signer, delivery: Delivery, *, on_progress: Progres
     changes = plan.changes
     outcomes = send_all(chain, signer, [c.request() for c in changes])
     if delivery.wait:
-        wait_all(chain, outcomes, timeout=delivery.timeout, on_progress=on_progress)
+        wait_all(chain, outcomes, timeout=delivery.timeout, on_wait=on_wait)
         applied = reread(changes)
     else:
         applied = [False] * len(changes)  # not re-read: report what was sent

@@ -1,5 +1,5 @@
-"""The CLI side of the one change flow (warden.changes): carry a plan out as the options say, with a progress
-bar while waiting, and print what happened: a table, calldata, or where the Safe batch was written."""
+"""The CLI side of the one change flow (warden.changes): carry a plan out as the options say, with a live line
+while waiting, and print what happened: a table, calldata, or where the Safe batch was written."""
 
 from __future__ import annotations
 
@@ -9,32 +9,42 @@ from dataclasses import dataclass
 from typing import Any
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
+from rich.live import Live
+from rich.text import Text
 
 from warden.chain.connection import Chain
 from warden.chain.contract import Contract
+from warden.chain.tx import WaitProgress, WaitStatus
 from warden.changes.flow import Delivery, Report, carry_out
 from warden.changes.plan import JSON_KEYS, Plan
-from warden.cli.common import emit, note, stdout
+from warden.cli.common import emit, fitted_table, note, stdout
 from warden.cli.options import SignerOptions
 from warden.errors import OperationFailed
 
 
+def wait_line(status: WaitStatus) -> str:
+    """The live line while waiting: `waiting for receipts: 1/2 mined · block 1234 · 1 confirmation · 3.2 s`."""
+    parts = [f"waiting for receipts: {status.mined}/{status.total} mined"]
+    if status.block is not None:
+        parts.append(f"block {status.block}")
+    if status.confirmations is not None:
+        parts.append(f"{status.confirmations} confirmation{'s' if status.confirmations != 1 else ''}")
+    parts.append(f"{status.elapsed:.1f} s")
+    return " · ".join(parts)
+
+
 @contextmanager
-def receipt_progress(show: bool) -> Iterator[Callable[[int, int], None] | None]:
-    """A progress bar on stderr while waiting for receipts (nothing when not waiting)."""
-    if not show:
-        yield None
-        return
+def receipt_progress(show: bool) -> Iterator[WaitProgress | None]:
+    """A live line on stderr while waiting for receipts, only when stderr is a terminal (a log file gets none)."""
     from warden.cli.common import stderr
 
-    columns = (TextColumn("waiting for receipts"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=stderr, transient=True) as progress:
-        task = progress.add_task("receipts", total=None)
+    if not (show and stderr.is_terminal):
+        yield None
+        return
+    with Live(Text("waiting for receipts"), console=stderr, transient=True, auto_refresh=False) as live:
 
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
+        def update(status: WaitStatus) -> None:
+            live.update(Text(wait_line(status)), refresh=True)
 
         yield update
 
@@ -54,10 +64,10 @@ class Writer:
         if not plan.changes:
             written = "; no batch written" if self.delivery.how == "safe-batch" else ""
             note(f"nothing to change: {what} is already as asked{written}")
-        show = self.delivery.wait and bool(plan.changes) and not self.json_out
+        show = self.delivery.wait and bool(plan.changes)
         with receipt_progress(show) as progress:
             return carry_out(plan, self.delivery, lambda: self.signer.signer(chain), batch_name=f"warden: {what}",
-                             on_progress=progress)  # fmt: skip
+                             on_wait=progress)  # fmt: skip
 
     def change(self, plan: Plan, contract: Contract, *, what: str, recheck: str) -> None:
         """Carry the plan out and print one row per entry (`{"app" | "kms", "results"}` under --json)."""
@@ -98,11 +108,16 @@ def results_table(rows: Sequence[Mapping[str, Any]], kind: str) -> Callable[[], 
     key, label_key = JSON_KEYS[kind]
 
     def human() -> None:
-        table = Table(key, label_key, "status", "tx")
-        for row in rows:
-            status = row["status"] + (f" ({row['error']})" if row.get("error") else "")
-            table.add_row(str(row[key]), row.get(label_key) or "-", status, row["tx"] or "-")
-        stdout.print(table)
+        cells = [
+            (
+                str(row[key]),
+                row.get(label_key) or "-",
+                row["status"] + (f" ({row['error']})" if row.get("error") else ""),
+                row["tx"] or "-",
+            )
+            for row in rows
+        ]
+        stdout.print(fitted_table((key, label_key, "status", "tx"), cells))  # fmt: skip
 
     return human
 

@@ -11,11 +11,11 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from warden.chain.connection import KNOWN_CHAINS, Chain
+from warden.chain.connection import KNOWN_CHAINS, Chain, chain_name
 from warden.chain.inputs import HEX_DIGITS, parse_address
 from warden.chain.logcache import LogCache
 from warden.chain.signer import Signer, load_signer, signer_from_key
-from warden.cli.common import PCCS_URL_ENV, note
+from warden.cli.common import PCCS_URL_ENV, RUN, note, stdout
 from warden.devnet.anvil import DEV_PRIVATE_KEY
 from warden.devnet.state import load_state, warden_home
 from warden.errors import BadInput, OperationFailed, WardenError
@@ -23,6 +23,7 @@ from warden.fleet.inventory import Inventory, load_nodes_file, parse_nodes
 from warden.paths import cache_dir
 
 if TYPE_CHECKING:
+    from warden.chain.app import AppAuth
     from warden.chain.kms import KmsRegistry
     from warden.cli.options import KmsOptions
     from warden.fleet.workspace_signers import SecretKey
@@ -107,6 +108,41 @@ def load_inventory(nodes_file: Path | None) -> tuple[Inventory, str]:
     return load_nodes_file(nodes_file), f"nodes file {nodes_file}"
 
 
+def _is_address_shaped(text: str) -> bool:
+    """40 hex digits, with or without `0x` / `app_`: an app address, or a CVM's instance id (same shape)."""
+    digits = text[4:] if text.lower().startswith("app_") else text[2:] if text.lower().startswith("0x") else text
+    return len(digits) == 40 and all(c in HEX_DIGITS for c in digits)
+
+
+def resolve_app(text: str, connect: Callable[[], Chain]) -> AppAuth:
+    """APP, checked to be a DstackApp: first an address where the chain holds a contract; else, through the
+    control plane (WARDEN_API_URL), a CVM's instance id, name or UUID, or an app's name. Which one it matched
+    is said on stderr."""
+    from warden.chain.app import AppAuth
+
+    stripped = text.strip()
+    if not _is_address_shaped(stripped):
+        address = app_address(stripped)  # a name through the control plane; malformed input refused offline
+        return AppAuth.open(connect(), address)
+    address = parse_address(stripped, "app address")
+    chain = connect()
+    if chain.get_code(address):
+        return AppAuth.open(chain, address)
+    # no contract there: a CVM's instance id has the same 40 hex digits (`0x8dc3…` from dstack tooling)
+    nothing = f"no contract at {address} on chain {chain_name(chain.chain_id)}"
+    if not os.environ.get("WARDEN_API_URL"):
+        raise BadInput(f"{nothing}; if it is a CVM's instance id, set WARDEN_API_URL so the control plane can "
+                       "resolve it")  # fmt: skip
+    try:
+        resolved = _app_through_control_plane(stripped, cvms_only=True)
+    except WardenError as exc:
+        raise BadInput(f"{nothing}, and the control plane could not say whether it is a CVM's instance id "
+                       f"({exc})") from None  # fmt: skip
+    if resolved is None:
+        raise BadInput(f"{nothing}, and the control plane knows no CVM with that instance id")
+    return AppAuth.open(chain, resolved)
+
+
 def app_address(text: str) -> str:
     """APP as users write it: a DstackApp address (0x…, app_…, any case), or, when WARDEN_API_URL is set,
     a CVM (name, UUID, instance id) or app name that the control plane resolves to its app's address."""
@@ -140,7 +176,8 @@ def app_address(text: str) -> str:
 
 
 def _app_through_control_plane(key: str, *, cvms_only: bool) -> str | None:
-    """The app of the CVM `key` (or, unless cvms_only, of the app named `key`); None when neither exists."""
+    """The app of the CVM `key` (or, unless cvms_only, of the app named `key`); None when neither exists.
+    Says on stderr what `key` matched: a CVM's instance id, name or UUID, or an app's name."""
     with control_plane() as plane:
         try:
             cvm = plane.cvm(key)
@@ -148,27 +185,47 @@ def _app_through_control_plane(key: str, *, cvms_only: bool) -> str | None:
             if cvms_only:
                 return None
         else:
-            note(f"CVM {cvm['name']} (node {cvm['node']}) runs app {cvm['app']}")
+            note(f"CVM {cvm['name']} (node {cvm['node']}) runs app {cvm['app']} ({key} is its "
+                 f"{_cvm_key_kind(key, cvm)})")  # fmt: skip
             return parse_address(str(cvm["app"]), "app address")
         try:
             app = plane.app(key)
         except BadInput:
             return None
-        note(f"app {key} is {app['app']}")
+        note(f"app {key} is {app['app']} ({key} is its name)")
         return parse_address(str(app["app"]), "app address")
 
 
-def signer_for(chain: Chain, private_key: str | None, keystore: str | None) -> Signer:
-    """Flag, keystore or PRIVATE_KEY; on the devnet with none of them, the devnet's public test key."""
+def _cvm_key_kind(key: str, cvm: dict[str, Any]) -> str:
+    """Which of a CVM's keys `key` is: its name, UUID or instance id."""
+    if key == cvm["name"]:
+        return "name"
+    if key.lower() == str(cvm.get("uuid", "")).lower():
+        return "UUID"
+    return "instance id"
+
+
+def signer_for(chain: Chain, private_key: str | None, keystore: str | None, *, require_key: bool = False) -> Signer:
+    """Flag, keystore or PRIVATE_KEY; with none of them, on the running devnet's RPC only, its public test key
+    (said on stdout in the human output); `require_key` (--require-key, the profile's) refuses that fallback."""
     if private_key:
         note("warning: a private key on the command line shows in shell history and `ps`; prefer PRIVATE_KEY")
     # only when no signer was named at all: a bad keystore or key must be an error, never another key signing
     named = private_key or keystore or os.environ.get("WARDEN_KEYSTORE") or os.environ.get("PRIVATE_KEY")
     if not named:
+        if require_key:
+            raise BadInput("no signer, and --require-key (or the profile's require_key) refuses the devnet's test "
+                           "key: pass --private-key, or set PRIVATE_KEY, or WARDEN_KEYSTORE (+ password)")  # fmt: skip
         state = load_state()
-        if state is not None and chain.rpc.url == state.rpc_url:
-            note("signing with the devnet's test key")
-            return signer_from_key(DEV_PRIVATE_KEY, "devnet")
+        if state is not None and chain.rpc.url == state.rpc_url and chain.chain_id == state.chain_id:
+            signer = signer_from_key(DEV_PRIVATE_KEY, "devnet")
+            said = (f"signing with the devnet's test key {signer.address} (no PRIVATE_KEY or keystore given; "
+                    "--require-key refuses it)")  # fmt: skip
+            if RUN.json:
+                note(said)  # stdout holds only the JSON document
+            else:
+                stdout.print(said, markup=False)
+            return signer
     return load_signer(private_key=private_key, keystore=keystore, ask_password=ask_password)
 
 

@@ -7,12 +7,12 @@ import), so `warden compose hash` does not pay for what `warden allow-devices li
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from warden import __version__
-from warden.cli.common import WardenGroup, new_app, stdout
+from warden.cli.common import JsonOption, WardenGroup, emit, lines, new_app, stdout
 
 if TYPE_CHECKING:
     from typer._click.core import Command, Context  # the click that Typer ships
@@ -75,15 +75,27 @@ app.info.epilog = (
 )
 
 
+def _print_version(asked: bool) -> None:
+    if asked:
+        stdout.print(f"warden {__version__}", markup=False)
+        raise typer.Exit()
+
+
+VersionFlag = Annotated[
+    bool,
+    typer.Option("--version", "-V", is_eager=True, callback=_print_version, help="Print warden's version and exit."),
+]
+
+
 @app.callback()
-def warden() -> None:  # makes `warden` a group of commands; its help is the app's, above
+def warden(version: VersionFlag = False) -> None:  # makes `warden` a group of commands; its help is the app's
     pass
 
 
 @app.command("version")
-def version() -> None:
-    """Print warden's version."""
-    stdout.print(f"warden {__version__}")
+def version(json_out: JsonOption = False) -> None:
+    """Print warden's version (`{"version"}` under --json)."""
+    emit(json_out, {"version": __version__}, lines(f"warden {__version__}"))
 
 
 def main() -> None:

@@ -26,6 +26,7 @@ from typer.models import ParameterInfo
 from typing_extensions import dataclass_transform
 
 from warden.cli.common import (
+    RUN,
     ApiTokenOption,
     ApiUrlOption,
     ChainIdOption,
@@ -39,6 +40,7 @@ from warden.cli.common import (
     RpcUrlOption,
     TimeoutOption,
     WaitOption,
+    WideOption,
 )
 from warden.cli.profile import NO_PROFILE, Profile, load_profile
 from warden.errors import BadInput
@@ -131,20 +133,21 @@ class ChainOptions:
 
     def connect(self) -> Chain:
         from warden.chain.connection import Chain
+        from warden.chain.tx import TX_EXPLORERS
 
         url, expected = self.rpc()
         chain = Chain.connect(url, expected_chain_id=expected)
+        RUN.explorer = self.profile.explorer_url or TX_EXPLORERS.get(chain.chain_id)  # tx links in tables
         chain.limits = self.profile.provider_limits()
         chain.scan_from = self.from_block if self.from_block is not None else self.profile.from_block
         return chain
 
     def app(self, text: str) -> AppAuth:
-        """APP (address, app_ id, or a CVM/app name through the control plane), checked to be a DstackApp."""
-        from warden.chain.app import AppAuth
-        from warden.cli.connect import app_address
+        """APP (an address, else a CVM's instance id, name or UUID, or an app name through the control plane),
+        checked to be a DstackApp (see warden.cli.connect.resolve_app)."""
+        from warden.cli.connect import resolve_app
 
-        address = app_address(text)  # malformed input is refused before any network call
-        return AppAuth.open(self.connect(), address)
+        return resolve_app(text, self.connect)
 
     def kms(self, kms: KmsOptions) -> KmsRegistry:
         """The DstackKms `kms` names, checked to be one."""
@@ -174,13 +177,24 @@ class KmsOptions:
         return parse_address(text, "KMS address")  # malformed: refused before any network call
 
 
+RequireKeyFlag = Annotated[
+    bool,
+    typer.Option(
+        "--require-key",
+        help="Refuse to run without a named signer, even on the devnet (no fallback to its test key); or "
+        "require_key = true in the profile.",
+    ),
+]
+
+
 @option_group
 class SignerOptions:
     """Who signs: --private-key, --keystore / WARDEN_KEYSTORE, PRIVATE_KEY, the profile's keystore; on the
-    devnet with none of them, the devnet's test key."""
+    devnet's RPC with none of them, the devnet's test key (unless --require-key or the profile's require_key)."""
 
     private_key: PrivateKeyOption = None
     keystore: KeystoreOption = None
+    require_key: RequireKeyFlag = False
     profile: Profile = NO_PROFILE
 
     def named(self) -> bool:
@@ -193,7 +207,8 @@ class SignerOptions:
         keystore = self.keystore
         if not (self.private_key or keystore or os.environ.get("WARDEN_KEYSTORE") or os.environ.get("PRIVATE_KEY")):
             keystore = self.profile.keystore
-        return signer_for(chain, self.private_key, keystore)
+        required = self.require_key or bool(self.profile.require_key)
+        return signer_for(chain, self.private_key, keystore, require_key=required)
 
 
 @option_group
@@ -254,6 +269,7 @@ class WriteOptions:
     signer: SignerOptions
     delivery: DeliveryOptions
     json_out: JsonOption = False
+    wide: WideOption = False
 
     def writer(self) -> Writer:
         from warden.cli.changes import Writer
@@ -283,6 +299,7 @@ class ReadOptions:
     nodes: NodesOptions
     no_cache: NoCacheFlag = False
     json_out: JsonOption = False
+    wide: WideOption = False
 
     def cache(self) -> LogCache | None:
         from warden.cli.connect import log_cache
@@ -313,6 +330,7 @@ class ListOptions:
     limit: LimitOption = None
     every: AllFlag = False
     json_out: JsonOption = False
+    wide: WideOption = False
 
     def first(self) -> int | None:
         """What to ask the control plane's list for: one page of N, or (None) every page."""

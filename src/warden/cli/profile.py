@@ -16,6 +16,7 @@ beats the profile.
     max_batch = 100                     #   (otherwise learned from its errors and remembered)
     batches = true
     from_block = 12000000               # optional: a pruned node's history starts here
+    require_key = true                  # optional: never sign with the devnet's test key (as --require-key)
 """
 
 from __future__ import annotations
@@ -47,6 +48,7 @@ class Profile:
     max_batch: int | None = None
     batches: bool | None = None
     from_block: int | None = None
+    require_key: bool | None = None
 
     def provider_limits(self) -> ProviderLimits:
         """The RPC provider's limits this profile states (unknown ones are learned from the provider)."""
@@ -56,7 +58,7 @@ class Profile:
 NO_PROFILE = Profile()
 KEYS = {f.name: f.type for f in fields(Profile) if f.name != "name"}
 INTEGERS = {"chain_id": 1, "max_log_range": 1, "max_batch": 1, "from_block": 0}  # setting: smallest value
-BOOLEANS = {"batches"}
+BOOLEANS = {"batches", "require_key"}
 
 
 def load_profile(name: str | None, path: Path | None = None) -> Profile:
