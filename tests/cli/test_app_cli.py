@@ -1,4 +1,5 @@
-"""`warden kms deploy`, `warden app deploy|info|transfer-owner|accept-owner` against anvil."""
+"""`warden kms deploy`, `warden app deploy|info|transfer-owner|accept-owner|register` against anvil (and, for
+`register`, a control plane over real HTTP)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from eth_account import Account
 
 from tests.support.chain import STRANGER_KEY, THIRD_KEY
 from tests.support.cli import assert_clean_error, warden
+from tests.support.control_plane import PlaneWorld
 from warden.chain.app import AppAuth
 from warden.chain.connection import Chain
 from warden.chain.signer import Signer
@@ -203,9 +205,58 @@ def test_every_group_has_help_with_an_example() -> None:
         ["app", "info"],
         ["app", "transfer-owner"],
         ["app", "accept-owner"],
+        ["app", "register"],
         ["kms", "os-image", "add"],
         ["devnet", "up"],
     ):
         run = warden(*command, "--help")
         assert run.exit_code == 0
         assert "Example:" in run.stdout, command
+
+
+def plane_env(anvil: Anvil, api: str, world: PlaneWorld, kms: str) -> dict[str, str]:
+    return {"ETH_RPC_URL": anvil.url, "WARDEN_API_URL": api, "WARDEN_API_TOKEN": world.token, "WARDEN_KMS": kms}
+
+
+def test_register_records_chain_and_kms_and_a_rerun_changes_nothing(
+    anvil: Anvil, api: str, world: PlaneWorld, owner: Signer
+) -> None:
+    kms = deploy_kms_cli(anvil)
+    address = deploy_app_cli(anvil, kms)
+    env = plane_env(anvil, api, world, kms)
+    run = warden("app", "register", "app_" + address[2:].lower(), "--name", "billing", "--json", env=env)
+    assert run.exit_code == 0, run.stderr
+    data = run.json()
+    assert {k: data[k] for k in ("app", "name", "chain_id", "kms", "owner", "status")} == {
+        "app": address, "name": "billing", "chain_id": 31337, "kms": kms, "owner": owner.address,
+        "status": "registered",
+    }  # fmt: skip
+    listed = warden("cvms", "ls", "--app", "billing", "--json", env=env)  # the control plane knows it by name now
+    assert listed.exit_code == 0, listed.stderr
+    assert world.fleet.app(world.workspace, address).as_json() == {
+        "app": address, "name": "billing", "chain_id": 31337, "kms": kms,
+    }  # fmt: skip
+
+    again = warden("app", "register", address, env=env)
+    assert again.exit_code == 0, again.stderr
+    assert "already registered" in again.stdout and "nothing changed" in again.stdout
+    assert world.fleet.app(world.workspace, address).name == "billing"
+
+    renamed = warden("app", "register", address, "--name", "payroll", "--json", env=env)
+    assert renamed.exit_code == 0, renamed.stderr
+    assert renamed.json()["status"] == "updated" and renamed.json()["name"] == "payroll"
+    assert [a.name for a in world.fleet.apps(world.workspace)] == ["payroll"]
+
+
+def test_register_refuses_what_is_not_an_app_of_that_kms(anvil: Anvil, api: str, world: PlaneWorld) -> None:
+    kms = deploy_kms_cli(anvil)
+    env = plane_env(anvil, api, world, kms)
+    assert_clean_error(warden("app", "register", "0x1234", env=env), 2, "invalid app address", "expected 20 bytes")
+    assert_clean_error(warden("app", "register", kms, env=env), 2, "is not a DstackApp")
+    other_kms = deploy_kms_cli(anvil)
+    elsewhere = deploy_app_cli(anvil, other_kms)  # registered with another KMS
+    run = warden("app", "register", elsewhere, env=env)
+    assert_clean_error(run, 1, f"app {elsewhere} is not registered with DstackKms {kms}", "nothing was recorded")
+    assert world.fleet.apps(world.workspace) == []
+    no_plane = {"ETH_RPC_URL": anvil.url, "WARDEN_KMS": kms}
+    assert_clean_error(warden("app", "register", elsewhere, env=no_plane), 2, "no control plane", "WARDEN_API_URL")

@@ -1,4 +1,5 @@
-"""`warden app …`: deploy a DstackApp through the KMS factory, read it, hand over its ownership."""
+"""`warden app …`: deploy a DstackApp through the KMS factory, read it, hand over its ownership, add it to the
+control plane."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from warden.chain.app import AppAuth
 from warden.chain.inputs import hex0x, parse_address
 from warden.chain.tx import NotOwner, check_owner, execute, require_success
 from warden.cli.common import AppArgument, JsonOption, TimeoutOption, emit, flag, lines, new_app, note, stdout
-from warden.cli.options import ChainOptions, KmsOptions, NewAppOptions, SignerOptions, grouped
-from warden.errors import BadInput
+from warden.cli.connect import kms_for
+from warden.cli.cvms import chain_of
+from warden.cli.options import ChainOptions, ControlPlaneOptions, KmsOptions, NewAppOptions, SignerOptions, grouped
+from warden.errors import BadInput, OperationFailed
 
 app = new_app("app", "Deploy and inspect DstackApp contracts (one per app: its compose hashes and devices).")
 
@@ -180,3 +183,62 @@ def accept_owner(
         data,
         lambda: stdout.print(f"{key.address} now owns {contract.address} (tx {outcome.tx_hash})"),
     )
+
+
+NameOption = Annotated[
+    str | None, flag("--name", "The name the control plane shows for it (default: the one it has).", metavar="NAME")
+]
+
+
+@app.command("register")
+@grouped
+def register(
+    app_text: Annotated[str, typer.Argument(metavar="APP", help="DstackApp address (0x…, app_…, any case).")],
+    network: ChainOptions,
+    kms: KmsOptions,
+    plane: ControlPlaneOptions,
+    name: NameOption = None,
+    json_out: JsonOption = False,
+) -> None:
+    """Add an app (e.g. one made with `warden app deploy`) to the control plane's workspace, so its CVMs can be
+    placed and its allowlist shows on the dashboard.
+
+    The chain is asked first: APP must be a DstackApp registered with the KMS (--kms, WARDEN_KMS, the one the
+    control plane recorded, or the devnet's); its chain id and KMS are recorded. No ownership proof is asked
+    for: registering reads public state and grants nothing (changes are still signed by the app's owner).
+    Rerunning changes nothing unless --name differs.
+
+    Example: warden app register 0x5FbDB2315678afecb367f032d93F642f64180aa3 --name billing
+    """
+    address = parse_address(app_text, "app address")  # malformed input is refused before any network call
+    if name is not None and not name.strip():
+        raise BadInput("--name must not be empty")
+    chain = network.connect()
+    contract = AppAuth.open(chain, address)
+    owner = contract.owner()
+    with plane.client() as client:
+        recorded = chain_of(client, address, chain)
+        registry = kms_for(chain, kms, recorded.get("kms") if recorded else None)
+        if registry is None:
+            raise BadInput(f"no KMS to check app {address} against: pass --kms or set WARDEN_KMS")
+        if not registry.is_app_registered(address):
+            raise OperationFailed(
+                f"app {address} is not registered with DstackKms {registry.address}, whose KMS would refuse its "
+                "CVMs their keys; nothing was recorded (an app made with `warden app deploy --kms` is registered)"
+            )
+        wanted = {"chain_id": chain.chain_id, "kms": registry.address, "name": name or (recorded or {}).get("name")}
+        if recorded is not None and all(recorded.get(k) == v for k, v in wanted.items()):
+            status, saved = "already-registered", recorded
+        else:
+            saved = client.add_app(address, chain_id=chain.chain_id, kms=registry.address, name=name)
+            status = "registered" if recorded is None else "updated"
+        where = client.url
+    data = {**saved, "app_id": "app_" + address[2:].lower(), "owner": owner, "status": status}
+    shown = f"{address}" + (f" ({saved['name']})" if saved.get("name") else "")
+    message = {
+        "registered": f"app {shown} registered with the control plane at {where}",
+        "updated": f"app {shown}: its record in the control plane at {where} was updated",
+        "already-registered": f"app {shown} is already registered with the control plane at {where}; nothing changed",
+    }[status]
+    emit(json_out, data, lines(message, f"chain {chain.chain_id}, KMS {registry.address}, owner {owner}",
+                               f"next: warden allow-devices list {address}"))  # fmt: skip

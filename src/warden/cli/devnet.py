@@ -167,27 +167,39 @@ def devnet_status(json_out: JsonOption = False) -> None:
         raise typer.Exit(1)
 
 
-def env_lines(state: DevnetState) -> list[str]:
+def env_values(state: DevnetState) -> dict[str, str]:
+    """The variables that point every other command at the devnet (those it has)."""
     values = {
         "ETH_RPC_URL": state.rpc_url,
         "PRIVATE_KEY": DEV_PRIVATE_KEY,  # anvil's public test key, not a secret
         "WARDEN_KMS": state.kms,
         "WARDEN_API_URL": state.api_url or "",
         "WARDEN_API_TOKEN": state.api_token or "",
+        "WARDEN_PCCS_URL": state.pccs_url or "",  # `attest inspect` then verifies devnet quotes by default
     }
-    return [f"export {name}={shlex.quote(value)}" for name, value in values.items() if value]
+    return {name: value for name, value in values.items() if value}
+
+
+def env_lines(state: DevnetState) -> list[str]:
+    return [f"export {name}={shlex.quote(value)}" for name, value in env_values(state).items()]
 
 
 @app.command("env")
-def devnet_env() -> None:
-    """Print `export …` lines so every other command talks to the devnet (its chain, KMS and control plane).
+def devnet_env(json_out: JsonOption = False) -> None:
+    """Print `export …` lines so every other command talks to the devnet (its chain, KMS and control plane);
+    with --json, the same variables as one JSON object.
 
     Example: eval "$(warden devnet env)"
     """
     from warden.devnet.stack import require_state
 
-    for line in env_lines(require_state()):
-        stdout.print(line, markup=False, soft_wrap=True)
+    state = require_state()
+
+    def human() -> None:
+        for line in env_lines(state):
+            stdout.print(line, markup=False, soft_wrap=True)
+
+    emit(json_out, env_values(state), human)
 
 
 VersionOption = Annotated[str, flag("--version", "0.5.4 (CSR API v1 only) or 0.5.7 (v1 and v2).", metavar="VERSION")]
@@ -234,7 +246,9 @@ def node_update_firmware(name: Annotated[str, typer.Argument(metavar="NAME")], j
         stdout.print(f"{name}: device_id {old} -> {hex0x(update.device_id)}")
         for cvm in update.flagged_cvms:
             stdout.print(f"  {cvm}: its app does not allow the new device id; it will be refused keys on reboot")
-        for app_address in dict.fromkeys(state.apps[state.cvms[c].app] for c in update.flagged_cvms):
+        # a replica not booted yet is in the inventory only (devnet.json learns it on its first boot)
+        apps = (state.cvms[c].app for c in update.flagged_cvms if c in state.cvms)
+        for app_address in dict.fromkeys(state.apps[a] for a in apps):
             stdout.print(f"fix: warden allow-devices add {app_address} {name} --wait")
 
     emit(json_out, update.as_json(), human)

@@ -23,6 +23,7 @@ from warden.devnet.fleet import (
     workspace,
     write_manifest,
 )
+from warden.devnet.replicas import adopt_replica
 from warden.devnet.state import DevnetCvm, DevnetState, save_state
 from warden.errors import BadInput, OperationFailed
 from warden.fleet.store import IdentityUpdate
@@ -71,10 +72,14 @@ class BootReport:
         }
 
 
-def devnet_cvm(state: DevnetState, name: str) -> DevnetCvm:
-    cvm = state.cvms.get(name)
+def devnet_cvm(paths: Paths, state: DevnetState, name: str) -> DevnetCvm:
+    """A demo CVM, or a replica `warden cvms replicate` placed (learnt from the inventory on first use)."""
+    cvm = state.cvms.get(name) or adopt_replica(paths, state, name)
     if cvm is None:
-        raise BadInput(f"unknown devnet CVM {name!r}: the devnet has {', '.join(state.cvms) or 'none'}")
+        raise BadInput(
+            f"unknown devnet CVM {name!r}: the devnet has {', '.join(state.cvms) or 'none'} "
+            "(and the replicas placed with `warden cvms replicate`)"
+        )
     return cvm
 
 
@@ -86,7 +91,7 @@ def _require_services(state: DevnetState) -> str:
 
 def cvm_guest(paths: Paths, state: DevnetState, name: str) -> Guest:
     """The guest the demo CVM `name` runs now (its node, manifest and guest version), not booted yet."""
-    cvm = devnet_cvm(state, name)
+    cvm = devnet_cvm(paths, state, name)
     pki = load_pki(paths)
     node = load_node(paths, cvm.node)
     manifest = read_manifest(paths, name)
@@ -118,7 +123,7 @@ def boot(
     `docker_compose` deploys a new release first (the CVM's deploy path writes its manifest);
     `guest_version` / `fallback_to_v1` change the guest it runs (kept for later boots).
     """
-    cvm = devnet_cvm(state, name)
+    cvm = devnet_cvm(paths, state, name)
     if guest_version is not None:
         csr_api_version(guest_version)  # validates
         cvm.guest_version = guest_version
@@ -147,7 +152,7 @@ def boot(
 
 def stop(paths: Paths, state: DevnetState, name: str) -> None:
     """Stop a demo CVM: the inventory says `stopped`, and its guest API hands out nothing until it boots again."""
-    devnet_cvm(state, name)
+    devnet_cvm(paths, state, name)
     plane = control_plane(paths, state, load_pki(paths))
     try:
         plane.fleet.set_cvm_status(workspace(plane), name, "stopped", "stopped with `warden devnet cvm stop`")
