@@ -5,10 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from warden.chain.artifacts import load_artifact
-from warden.chain.connection import Chain, ContractReverted, chain_name
-from warden.chain.contract import Contract
-from warden.chain.inputs import parse_address
+from warden.chain.connection import ContractReverted
+from warden.chain.contract import DstackContract
 from warden.chain.tx import TxRequest
 from warden.errors import BadInput
 
@@ -69,27 +67,19 @@ class AppInfo:
         }
 
 
-class AppAuth(Contract):
+class AppAuth(DstackContract):
     """Reads return values; writes return TxRequests for `warden.chain.tx` to send."""
 
     role = "app"
+    artifact = "DstackApp"
 
-    def __init__(self, chain: Chain, address: str) -> None:
-        super().__init__(chain, address, load_artifact("DstackApp").abi)
-
-    @classmethod
-    def open(cls, chain: Chain, address: str) -> AppAuth:
-        """Bind to an address after checking it holds a DstackApp (ERC-165), with a clear error if not."""
-        address = parse_address(address, "app address")
-        if not chain.get_code(address):
-            raise BadInput(f"no contract at {address} on chain {chain_name(chain.chain_id)}")
-        app = cls(chain, address)
-        if not (app.supports_interface(IAPP_AUTH_ID) and app.supports_interface(IAPP_AUTH_BASIC_MANAGEMENT_ID)):
+    def check_kind(self) -> None:
+        """ERC-165: IAppAuth and IAppAuthBasicManagement."""
+        if not (self.supports_interface(IAPP_AUTH_ID) and self.supports_interface(IAPP_AUTH_BASIC_MANAGEMENT_ID)):
             raise BadInput(
-                f"{address} is not a DstackApp: it does not report the IAppAuth (0x1e079198) and "
+                f"{self.address} is not a DstackApp: it does not report the IAppAuth (0x1e079198) and "
                 "IAppAuthBasicManagement (0x8fd37527) interfaces"
             )
-        return app
 
     def info(self) -> AppInfo:
         """Everything `warden app info` shows, read in one batch request."""
@@ -117,9 +107,6 @@ class AppAuth(Contract):
             implementation=self.implementation(),
         )
 
-    def owner(self) -> str:
-        return str(self.call("owner"))
-
     def pending_owner(self) -> str | None:
         pending = str(self.call("pendingOwner"))
         return None if pending == ZERO_ADDRESS else pending
@@ -133,34 +120,30 @@ class AppAuth(Contract):
     def is_compose_hash_allowed(self, compose_hash: bytes) -> bool:
         return bool(self.call("allowedComposeHashes", compose_hash))
 
-    def is_app_allowed(self, boot: BootCheck) -> tuple[bool, str]:
-        allowed, reason = self.call("isAppAllowed", boot.as_abi())
-        return bool(allowed), str(reason)
-
     # -- writes ----------------------------------------------------------------------------------
     def add_device(self, device_id: bytes) -> TxRequest:
-        return self.request("addDevice", device_id, label=f"addDevice 0x{device_id.hex()}")
+        return self.request("addDevice", device_id)
 
     def remove_device(self, device_id: bytes) -> TxRequest:
-        return self.request("removeDevice", device_id, label=f"removeDevice 0x{device_id.hex()}")
+        return self.request("removeDevice", device_id)
 
     def add_compose_hash(self, compose_hash: bytes) -> TxRequest:
-        return self.request("addComposeHash", compose_hash, label=f"addComposeHash 0x{compose_hash.hex()}")
+        return self.request("addComposeHash", compose_hash)
 
     def remove_compose_hash(self, compose_hash: bytes) -> TxRequest:
-        return self.request("removeComposeHash", compose_hash, label=f"removeComposeHash 0x{compose_hash.hex()}")
+        return self.request("removeComposeHash", compose_hash)
 
     def set_allow_any_device(self, enabled: bool) -> TxRequest:
-        return self.request("setAllowAnyDevice", enabled, label=f"setAllowAnyDevice {str(enabled).lower()}")
+        return self.request("setAllowAnyDevice", enabled)
 
     def set_require_tcb_up_to_date(self, enabled: bool) -> TxRequest:
-        return self.request("setRequireTcbUpToDate", enabled, label=f"setRequireTcbUpToDate {str(enabled).lower()}")
+        return self.request("setRequireTcbUpToDate", enabled)
 
     def disable_upgrades(self) -> TxRequest:
         return self.request("disableUpgrades")
 
     def transfer_ownership(self, new_owner: str) -> TxRequest:
-        return self.request("transferOwnership", new_owner, label=f"transferOwnership {new_owner}")
+        return self.request("transferOwnership", new_owner)
 
     def accept_ownership(self) -> TxRequest:
         return self.request("acceptOwnership")

@@ -3,18 +3,32 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from eth_utils import to_checksum_address
 
 from warden.chain.abi import ContractAbi, decode_revert
-from warden.chain.connection import Chain, ContractReverted, as_revert
+from warden.chain.artifacts import load_artifact
+from warden.chain.connection import Chain, ContractReverted, as_revert, chain_name
+from warden.chain.inputs import parse_address
 from warden.chain.multicall import Reverted, read_views
 from warden.chain.rpc import RpcError
 from warden.chain.tx import TxRequest
+from warden.errors import BadInput
+
+if TYPE_CHECKING:
+    from warden.chain.app import BootCheck
 
 ERC1967_IMPLEMENTATION_SLOT = "0x360894a13ba1a3210667c828492db98dca3e2076cc3735a920a3ca505d382bbc"
 IERC165_ID = bytes.fromhex("01ffc9a7")
+
+
+def contract_at(chain: Chain, address: str, what: str) -> str:
+    """`address` (the `what` of messages) checked and checksummed, once the chain holds a contract there."""
+    checked = parse_address(address, what)
+    if not chain.get_code(checked):
+        raise BadInput(f"no contract at {checked} on chain {chain_name(chain.chain_id)}")
+    return checked
 
 
 class Contract:
@@ -50,7 +64,10 @@ class Contract:
         return results
 
     def request(self, fn: str, *args: Any, label: str | None = None) -> TxRequest:
-        return TxRequest(self.address, self.abi.encode_call(fn, *args), label or fn, self.abi)
+        """A transaction calling `fn`, named in messages by `label` (default: the call and its arguments, as in
+        `addDevice 0x12…` or `setAllowAnyDevice true`)."""
+        named = label or " ".join([fn, *(_arg_text(a) for a in args)])
+        return TxRequest(self.address, self.abi.encode_call(fn, *args), named, self.abi)
 
     def supports_interface(self, interface_id: bytes) -> bool:
         """ERC-165; a contract without it (revert, empty or odd answer) does not support anything."""
@@ -67,3 +84,38 @@ class Contract:
         if value == 0:
             return None
         return str(to_checksum_address(value.to_bytes(20, "big")))
+
+
+class DstackContract(Contract):
+    """A dstack contract (DstackApp, DstackKms: both Ownable and IAppAuth) of one of warden's artifacts
+    (`artifact`), opened by address once it is checked to be one."""
+
+    artifact: ClassVar[str]
+
+    def __init__(self, chain: Chain, address: str) -> None:
+        super().__init__(chain, address, load_artifact(self.artifact).abi)
+
+    @classmethod
+    def open(cls, chain: Chain, address: str) -> Self:
+        """Bind to an address after checking it holds such a contract, with a clear error (BadInput) if not."""
+        contract = cls(chain, contract_at(chain, address, f"{cls.role} address"))
+        contract.check_kind()
+        return contract
+
+    def check_kind(self) -> None:
+        """Raise BadInput unless the contract at the address is an `artifact` (a cheap check, as ERC-165)."""
+        raise NotImplementedError
+
+    def owner(self) -> str:
+        return str(self.call("owner"))
+
+    def is_app_allowed(self, boot: BootCheck) -> tuple[bool, str]:
+        """IAppAuth.isAppAllowed: whether a CVM booting with `boot` may get its keys, and why not."""
+        allowed, reason = self.call("isAppAllowed", boot.as_abi())
+        return bool(allowed), str(reason)
+
+
+def _arg_text(value: Any) -> str:
+    if isinstance(value, bytes):
+        return "0x" + value.hex()
+    return str(value).lower() if isinstance(value, bool) else str(value)

@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from warden.chain.app import IAPP_AUTH_ID, ZERO_ADDRESS, BootCheck
-from warden.chain.artifacts import load_artifact
-from warden.chain.connection import Chain, chain_name
-from warden.chain.contract import Contract
+from warden.chain.connection import Chain
+from warden.chain.contract import DstackContract
 from warden.chain.history import read_history
 from warden.chain.inputs import hex0x, parse_address
 from warden.chain.logcache import ScanCache
@@ -48,26 +47,18 @@ class OsImage:
     tx: str
 
 
-class KmsRegistry(Contract):
+class KmsRegistry(DstackContract):
     role = "KMS"
+    artifact = "DstackKms"
 
-    def __init__(self, chain: Chain, address: str) -> None:
-        super().__init__(chain, address, load_artifact("DstackKms").abi)
-
-    @classmethod
-    def open(cls, chain: Chain, address: str) -> KmsRegistry:
-        """Bind after checking the address holds a DstackKms (IAppAuth plus the registry getters)."""
-        address = parse_address(address, "KMS address")
-        if not chain.get_code(address):
-            raise BadInput(f"no contract at {address} on chain {chain_name(chain.chain_id)}")
-        kms = cls(chain, address)
-        if not kms.supports_interface(IAPP_AUTH_ID):
-            raise BadInput(f"{address} is not a DstackKms: it does not report the IAppAuth interface")
+    def check_kind(self) -> None:
+        """IAppAuth (ERC-165) plus the registry getters."""
+        if not self.supports_interface(IAPP_AUTH_ID):
+            raise BadInput(f"{self.address} is not a DstackKms: it does not report the IAppAuth interface")
         try:
-            kms.call("appImplementation")
+            self.call("appImplementation")
         except OperationFailed:
-            raise BadInput(f"{address} is not a DstackKms: it has no appImplementation()") from None
-        return kms
+            raise BadInput(f"{self.address} is not a DstackKms: it has no appImplementation()") from None
 
     def info(self) -> KmsInfo:
         owner, implementation, gateway, kms_info = self.call_many(
@@ -86,18 +77,11 @@ class KmsRegistry(Contract):
             ca_pubkey=bytes(kms_info[1]),
         )
 
-    def owner(self) -> str:
-        return str(self.call("owner"))
-
     def is_os_image_allowed(self, os_image_hash: bytes) -> bool:
         return bool(self.call("allowedOsImages", os_image_hash))
 
     def is_app_registered(self, app: str) -> bool:
         return bool(self.call("registeredApps", app))
-
-    def is_app_allowed(self, boot: BootCheck) -> tuple[bool, str]:
-        allowed, reason = self.call("isAppAllowed", boot.as_abi())
-        return bool(allowed), str(reason)
 
     def is_kms_allowed(self, boot: BootCheck) -> tuple[bool, str]:
         allowed, reason = self.call("isKmsAllowed", boot.as_abi())
@@ -120,10 +104,10 @@ class KmsRegistry(Contract):
 
     # -- writes ----------------------------------------------------------------------------------
     def add_os_image(self, os_image_hash: bytes) -> TxRequest:
-        return self.request("addOsImageHash", os_image_hash, label=f"addOsImageHash 0x{os_image_hash.hex()}")
+        return self.request("addOsImageHash", os_image_hash)
 
     def remove_os_image(self, os_image_hash: bytes) -> TxRequest:
-        return self.request("removeOsImageHash", os_image_hash, label=f"removeOsImageHash 0x{os_image_hash.hex()}")
+        return self.request("removeOsImageHash", os_image_hash)
 
     def deploy_app(
         self,

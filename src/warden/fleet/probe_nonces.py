@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import Integer, LargeBinary, String, delete, select, update
-from sqlalchemy.exc import DatabaseError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
 
 from warden.errors import Denied
+from warden.fleet.first_use import FirstUseBase, create_tables
 from warden.fleet.store import Fleet, WorkspaceRef
 from warden.hexutil import hex0x
 from warden.identity.probe_binding import NONCE_BYTES
@@ -31,11 +31,7 @@ class ProbeRefused(Denied):
     """A probe report the control plane will not record (replayed, expired, for another node, unbound)."""
 
 
-class ProbeBase(DeclarativeBase):
-    pass
-
-
-class ProbeNonce(ProbeBase):
+class ProbeNonce(FirstUseBase):
     __tablename__ = "probe_nonces"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -66,10 +62,7 @@ class ProbeNonces:
         self.fleet = fleet
         self.clock = clock
         self.ttl_seconds = ttl_seconds
-        try:
-            ProbeBase.metadata.create_all(fleet.engine)
-        except DatabaseError:  # another worker created it at the same moment
-            ProbeBase.metadata.create_all(fleet.engine)
+        create_tables(fleet, ProbeNonce)
 
     def _now(self) -> int:
         return int(self.clock())

@@ -14,11 +14,12 @@ import logging
 from collections.abc import Sequence
 
 from sqlalchemy import BigInteger, Boolean, Integer, String, Text, delete, select
-from sqlalchemy.exc import DatabaseError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Mapped, mapped_column
 
 from warden.chain.logcache import CachedScan
 from warden.chain.provider_limits import ProviderLimits
+from warden.fleet.first_use import FirstUseBase, create_tables
 from warden.fleet.store import Fleet
 
 log = logging.getLogger(__name__)
@@ -26,11 +27,7 @@ log = logging.getLogger(__name__)
 CHUNK = 500  # hashes per IN (…) query
 
 
-class ScanBase(DeclarativeBase):
-    pass
-
-
-class ScannedLogs(ScanBase):
+class ScannedLogs(FirstUseBase):
     """Every log of one contract and topic set up to `scanned_to` (JSON), and that block's hash."""
 
     __tablename__ = "chain_scans"
@@ -41,7 +38,7 @@ class ScannedLogs(ScanBase):
     logs: Mapped[str] = mapped_column(Text)
 
 
-class EndpointLimits(ScanBase):
+class EndpointLimits(FirstUseBase):
     __tablename__ = "chain_provider_limits"
 
     endpoint: Mapped[str] = mapped_column(String(200), primary_key=True)
@@ -51,7 +48,7 @@ class EndpointLimits(ScanBase):
     multicall: Mapped[bool | None] = mapped_column(Boolean)
 
 
-class BlockTime(ScanBase):
+class BlockTime(FirstUseBase):
     __tablename__ = "chain_block_times"
 
     hash: Mapped[str] = mapped_column(String(66), primary_key=True)
@@ -63,10 +60,7 @@ class FleetScanCache:
 
     def __init__(self, fleet: Fleet) -> None:
         self.fleet = fleet
-        try:
-            ScanBase.metadata.create_all(fleet.engine)
-        except DatabaseError:  # another worker created them at the same moment
-            ScanBase.metadata.create_all(fleet.engine)
+        create_tables(fleet, ScannedLogs, EndpointLimits, BlockTime)
 
     def get(self, key: str) -> CachedScan | None:
         try:
@@ -125,7 +119,7 @@ class FleetScanCache:
         except SQLAlchemyError:
             pass  # another worker wrote the same blocks meanwhile: they are cached either way
 
-    def _write(self, row: ScanBase) -> None:
+    def _write(self, row: FirstUseBase) -> None:
         """Insert or replace one row (by its primary key)."""
         try:
             with self.fleet.session() as s:

@@ -14,6 +14,7 @@ import httpx
 
 from warden.errors import BadInput, Denied, OperationFailed
 from warden.hexutil import parse_hex
+from warden.httpdetail import answer_detail
 from warden.identity.probe_binding import NONCE_BYTES
 
 
@@ -53,7 +54,7 @@ class ProbeApi:
                 f"cannot reach the control plane at {self.url} (WARDEN_API_URL) for {where}: "
                 f"{exc or type(exc).__name__}"
             ) from None
-        status, detail = response.status_code, _detail(response)
+        status, detail = response.status_code, answer_detail(response)
         if status == 401:
             raise OperationFailed("the control plane refused the API token (WARDEN_API_TOKEN)")
         if status == 403:
@@ -72,14 +73,3 @@ class ProbeApi:
                 "(is WARDEN_API_URL a warden control plane?)"
             )
         return answer
-
-
-def _detail(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return f"HTTP {response.status_code}"
-    detail = body.get("detail") if isinstance(body, dict) else None
-    if isinstance(detail, list):  # FastAPI's validation errors
-        return "; ".join(str(d.get("msg", d)) if isinstance(d, dict) else str(d) for d in detail)
-    return str(detail) if detail else f"HTTP {response.status_code}"

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import httpx
 
 from warden.errors import BadInput, OperationFailed
+from warden.httpdetail import answer_detail
 
 MOUNT_HINT = (
     "mount the guest agent's socket into the container (volumes: - /var/run/dstack.sock:/var/run/dstack.sock) "
@@ -39,16 +40,8 @@ def get_quote(report_data: bytes, endpoint: str | None = None, *, timeout: float
     try:
         answer = client.get_quote(report_data)
     except httpx.HTTPStatusError as exc:
-        raise OperationFailed(f"the guest agent at {where} refused GetQuote: {_error_of(exc.response)}") from None
+        refused = answer_detail(exc.response, "error")
+        raise OperationFailed(f"the guest agent at {where} refused GetQuote: {refused}") from None
     except httpx.HTTPError as exc:
         raise OperationFailed(f"cannot reach the guest agent at {where}: {exc or type(exc).__name__}") from None
     return GuestQuote(answer.quote, answer.event_log)
-
-
-def _error_of(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        return f"HTTP {response.status_code}"
-    error = body.get("error") if isinstance(body, dict) else None
-    return str(error) if error else f"HTTP {response.status_code}"

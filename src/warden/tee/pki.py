@@ -318,31 +318,22 @@ class PckCredential:
 # --- the PKI --------------------------------------------------------------------------------------------------
 
 
+@dataclass(kw_only=True, eq=False)
 class MockIntelPki:
     """Root CA, PCK Platform CA, TCB signing certificate and two empty CRLs, all P-256, all devnet."""
 
-    def __init__(
-        self,
-        *,
-        created: dt.datetime,
-        root_key: ec.EllipticCurvePrivateKey,
-        root_cert: x509.Certificate,
-        platform_key: ec.EllipticCurvePrivateKey,
-        platform_cert: x509.Certificate,
-        tcb_key: ec.EllipticCurvePrivateKey,
-        tcb_cert: x509.Certificate,
-        root_crl: x509.CertificateRevocationList,
-        pck_crl: x509.CertificateRevocationList,
-    ) -> None:
-        self.created = created.replace(microsecond=0)
-        self.root_key = root_key
-        self.root_cert = root_cert
-        self.platform_key = platform_key
-        self.platform_cert = platform_cert
-        self.tcb_key = tcb_key
-        self.tcb_cert = tcb_cert
-        self.root_crl = root_crl
-        self.pck_crl = pck_crl
+    created: dt.datetime
+    root_key: ec.EllipticCurvePrivateKey
+    root_cert: x509.Certificate
+    platform_key: ec.EllipticCurvePrivateKey
+    platform_cert: x509.Certificate
+    tcb_key: ec.EllipticCurvePrivateKey
+    tcb_cert: x509.Certificate
+    root_crl: x509.CertificateRevocationList
+    pck_crl: x509.CertificateRevocationList
+
+    def __post_init__(self) -> None:
+        self.created = self.created.replace(microsecond=0)
 
     # creation and persistence
 

@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import DatabaseError, IntegrityError
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from warden.errors import BadInput, NotFound
+from warden.fleet.first_use import create_tables
 from warden.fleet.store import Fleet, WorkspaceRef
 from warden.hexutil import parse_bytes32
 from warden.watch import tables as t
@@ -44,30 +46,25 @@ class WebhookView:
         return {"id": self.id, "url": self.url, "format": self.format, "created_at": self.created_at} | shown
 
 
-@dataclass(frozen=True)
-class DeliveryView:
-    webhook_id: int
+class DeliveryView(BaseModel):
+    """An alert's delivery to one webhook, as the API and `warden alerts ls` show it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    webhook: int  # its id
     url: str
-    status: str
+    status: str = Field(description="pending | delivered | failed")
     attempts: int
     last_error: str | None
     last_status: int | None
     delivered_at: int | None
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "webhook": self.webhook_id,
-            "url": self.url,
-            "status": self.status,
-            "attempts": self.attempts,
-            "last_error": self.last_error,
-            "last_status": self.last_status,
-            "delivered_at": self.delivered_at,
-        }
 
+class AlertView(BaseModel):
+    """An alert as the API, the dashboard and the webhooks show it (`warden.web.alerts_models.Alert`)."""
 
-@dataclass(frozen=True)
-class AlertView:
+    model_config = ConfigDict(frozen=True)
+
     id: str
     kind: str
     app: str
@@ -82,20 +79,7 @@ class AlertView:
     deliveries: tuple[DeliveryView, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "kind": self.kind,
-            "app": self.app,
-            "app_name": self.app_name,
-            "chain_id": self.chain_id,
-            "subject": self.subject,
-            "message": self.message,
-            "fix": self.fix,
-            "details": self.details,
-            "raised_at": self.raised_at,
-            "resolved_at": self.resolved_at,
-            "deliveries": [d.as_json() for d in self.deliveries],
-        }
+        return self.model_dump(mode="json")
 
 
 @dataclass(frozen=True)
@@ -158,18 +142,18 @@ def _webhook_view(row: t.Webhook) -> WebhookView:
 
 def _alert_view(row: t.StoredAlert, deliveries: Sequence[DeliveryView] = ()) -> AlertView:
     return AlertView(
-        row.alert_id,
-        row.kind,
-        row.app,
-        row.app_name,
-        row.chain_id,
-        row.subject,
-        row.message,
-        row.fix,
-        json.loads(row.details),
-        row.raised_at,
-        row.resolved_at,
-        tuple(deliveries),
+        id=row.alert_id,
+        kind=row.kind,
+        app=row.app,
+        app_name=row.app_name,
+        chain_id=row.chain_id,
+        subject=row.subject,
+        message=row.message,
+        fix=row.fix,
+        details=json.loads(row.details),
+        raised_at=row.raised_at,
+        resolved_at=row.resolved_at,
+        deliveries=tuple(deliveries),
     )
 
 
@@ -179,10 +163,7 @@ class AlertStore:
     def __init__(self, fleet: Fleet, *, clock: Callable[[], float] = time.time) -> None:
         self.fleet = fleet
         self.clock = clock
-        try:
-            t.WatchBase.metadata.create_all(fleet.engine)
-        except DatabaseError:  # another worker created them at the same moment
-            t.WatchBase.metadata.create_all(fleet.engine)
+        create_tables(fleet, *t.TABLES)
 
     def _now(self) -> int:
         return int(self.clock())
@@ -444,7 +425,13 @@ class AlertStore:
                 for d, url in found:
                     by_alert.setdefault(d.alert_pk, []).append(
                         DeliveryView(
-                            d.webhook_id, url, d.status, d.attempts, d.last_error, d.last_status, d.delivered_at
+                            webhook=d.webhook_id,
+                            url=url,
+                            status=d.status,
+                            attempts=d.attempts,
+                            last_error=d.last_error,
+                            last_status=d.last_status,
+                            delivered_at=d.delivered_at,
                         )
                     )
             return [_alert_view(r, by_alert.get(r.id, ())) for r in rows]

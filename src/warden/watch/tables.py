@@ -5,14 +5,12 @@ watcher last saw of each app. Times are unix seconds except `next_try_ms` (retri
 from __future__ import annotations
 
 from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, Text, UniqueConstraint
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column
+
+from warden.fleet.first_use import FirstUseBase
 
 
-class WatchBase(DeclarativeBase):
-    pass
-
-
-class Webhook(WatchBase):
+class Webhook(FirstUseBase):
     __tablename__ = "watch_webhooks"
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -23,7 +21,7 @@ class Webhook(WatchBase):
     created_at: Mapped[int] = mapped_column(Integer)
 
 
-class StoredAlert(WatchBase):
+class StoredAlert(FirstUseBase):
     __tablename__ = "watch_alerts"
     __table_args__ = (UniqueConstraint("workspace_id", "alert_id"),)
 
@@ -45,7 +43,7 @@ class StoredAlert(WatchBase):
     occurrence: Mapped[int] = mapped_column(Integer, default=1)  # 2: it was resolved, then came back
 
 
-class Delivery(WatchBase):
+class Delivery(FirstUseBase):
     """One occurrence of an alert to one webhook: created once (the unique triple is what "never duplicated"
     rests on)."""
 
@@ -65,7 +63,7 @@ class Delivery(WatchBase):
     created_at: Mapped[int] = mapped_column(Integer)
 
 
-class SentTx(WatchBase):
+class SentTx(FirstUseBase):
     """A transaction the control plane sent: a change in it was made through warden."""
 
     __tablename__ = "watch_sent_txs"
@@ -79,7 +77,7 @@ class SentTx(WatchBase):
     sent_at: Mapped[int] = mapped_column(Integer)
 
 
-class WatchedApp(WatchBase):
+class WatchedApp(FirstUseBase):
     """What the watcher last read of an app: from which block its events are news, and its summary."""
 
     __tablename__ = "watch_apps"
@@ -99,3 +97,6 @@ class WatchedApp(WatchBase):
     drifted_nodes: Mapped[int | None] = mapped_column(Integer)
     checked_at: Mapped[int | None] = mapped_column(Integer)
     error: Mapped[str | None] = mapped_column(String(500))  # why the last read failed (None: it worked)
+
+
+TABLES = (Webhook, StoredAlert, Delivery, SentTx, WatchedApp)  # what `AlertStore` creates on first use

@@ -50,21 +50,13 @@ def placements_of(app: AppView, cvms: list[CvmView]) -> list[Placement]:
 OUT_OF_BAND_GRACE_SECONDS = 60
 
 
+@dataclass
 class Watcher:
-    def __init__(
-        self,
-        fleet: Fleet,
-        chains: Chains,
-        store: AlertStore,
-        deliverer: Deliverer,
-        *,
-        out_of_band_grace_seconds: float = OUT_OF_BAND_GRACE_SECONDS,
-    ) -> None:
-        self.fleet = fleet
-        self.chains = chains
-        self.store = store
-        self.deliverer = deliverer
-        self.grace = out_of_band_grace_seconds
+    fleet: Fleet
+    chains: Chains
+    store: AlertStore
+    deliverer: Deliverer
+    out_of_band_grace_seconds: float = field(default=OUT_OF_BAND_GRACE_SECONDS, kw_only=True)
 
     def run_once(self) -> PassReport:
         """Check every app of every workspace, then deliver what is due."""
@@ -113,10 +105,11 @@ class Watcher:
 
     def _too_recent(self, app: AppView, events: list[DecodedLog]) -> set[str]:
         """Transactions of these events mined less than the grace ago (judged on a later pass)."""
-        if not events or self.grace <= 0:
+        grace = self.out_of_band_grace_seconds
+        if not events or grace <= 0:
             return set()
         chain = self.chains.app_auth(app).chain
         times = block_times(chain, [(e.block_number, e.block_hash) for e in events], self.chains.log_cache())
         now = self.store.clock()
         # a block whose time could not be read counts as recent: better a late alert than a false one
-        return {e.tx_hash.lower() for e in events if now - times.get(e.block_number, now) < self.grace}
+        return {e.tx_hash.lower() for e in events if now - times.get(e.block_number, now) < grace}

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from pydantic import BaseModel, Field
 
+from warden.watch.store import AlertView
 from warden.web.models import Answer
 
 
@@ -46,29 +45,8 @@ class TestResults(Answer):
     results: list[TestResult]
 
 
-class Delivery(Answer):
-    webhook: int
-    url: str
-    status: str = Field(description="pending | delivered | failed")
-    attempts: int
-    last_error: str | None
-    last_status: int | None
-    delivered_at: int | None
-
-
-class Alert(Answer):
-    id: str
-    kind: str
-    app: str
-    app_name: str | None
-    chain_id: int
-    subject: str
-    message: str
-    fix: str | None
-    details: dict[str, Any]
-    raised_at: int
-    resolved_at: int | None
-    deliveries: list[Delivery]
+class Alert(AlertView, Answer):
+    """`warden.watch.store.AlertView`, as /api/alerts answers it."""
 
 
 class AlertList(Answer):

@@ -19,6 +19,7 @@ import httpx
 from pydantic import BaseModel, ValidationError
 
 from warden.errors import BadInput, OperationFailed
+from warden.httpdetail import answer_detail
 from warden.web import models
 
 DEFAULT_TIMEOUT = 15.0
@@ -33,26 +34,6 @@ AnswerT = TypeVar("AnswerT", bound=BaseModel)
 def _segment(value: str) -> str:
     """One path segment: a name, UUID or address with every reserved character escaped."""
     return quote(value.strip(), safe="")
-
-
-def _detail(response: httpx.Response) -> str:
-    """The server's `{"detail": …}` as one line (FastAPI's validation errors are a list of objects)."""
-    try:
-        body = response.json()
-    except ValueError:
-        return f"HTTP {response.status_code}"
-    detail = body.get("detail") if isinstance(body, dict) else None
-    if isinstance(detail, str):
-        return detail
-    if isinstance(detail, list):
-        parts = []
-        for item in detail:
-            if isinstance(item, dict):
-                where = ".".join(str(p) for p in item.get("loc", ()) if p != "body")
-                parts.append(f"{where}: {item.get('msg')}" if where else str(item.get("msg")))
-        if parts:
-            return "; ".join(parts)
-    return f"HTTP {response.status_code}"
 
 
 def _problems(exc: ValidationError) -> str:
@@ -136,9 +117,9 @@ class ControlPlaneClient:
         if status == 403:
             raise OperationFailed(f"the control plane forbids {method} /api{path} for this API token")
         if status in (400, 404, 409, 422):
-            raise BadInput(_detail(response))
+            raise BadInput(answer_detail(response))
         if status >= 300:
-            raise OperationFailed(f"the control plane failed {method} /api{path}: {_detail(response)}")
+            raise OperationFailed(f"the control plane failed {method} /api{path}: {answer_detail(response)}")
         try:
             return response.json()
         except ValueError:
