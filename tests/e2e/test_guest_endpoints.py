@@ -194,11 +194,12 @@ def test_warden_probe_in_a_devnet_cvm_records_its_node(devnet: Devnet, cvms: dic
         return subprocess.run([sys.executable, "-m", "warden.probe", "run", "--json"], env=env,
                               capture_output=True, text=True, timeout=120, check=False)  # fmt: skip
 
-    done = probe("prod6", "shared-key-demo-2")
+    done = probe("prod5", "shared-key-demo-1")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["device_id"] == devnet.device_of("prod6")
-    assert devnet.api("/api/nodes/prod6")["device_id"] == devnet.device_of("prod6")
+    assert json.loads(done.stdout)["device_id"] == devnet.device_of("prod5")
+    assert devnet.api("/api/nodes/prod5")["device_id"] == devnet.device_of("prod5")
 
-    wrong = probe("prod5", "shared-key-demo-2")  # prod6's CVM claiming to be on prod5
-    assert wrong.returncode == 1 and "prod6" in wrong.stderr, wrong.stderr
-    assert devnet.api("/api/nodes/prod5")["device_id"] == devnet.device_of("prod5")  # nothing changed
+    before = devnet.api("/api/nodes/hosted")["device_id"]
+    wrong = probe("hosted", "shared-key-demo-1")  # prod5's CVM claiming to run on the node `hosted`
+    assert wrong.returncode == 1 and "prod5" in wrong.stderr, wrong.stderr
+    assert devnet.api("/api/nodes/hosted")["device_id"] == before  # nothing changed

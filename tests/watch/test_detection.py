@@ -180,6 +180,8 @@ def test_a_change_is_judged_out_of_band_only_after_the_grace_given_to_warden_to_
     patient = Watcher(w.world.fleet, w.world.plane, w.store, w.deliverer, out_of_band_grace_seconds=60)
     patient.run_once()
     outcome = send(chain, owner, app.add_device(bytes([0x0C]) * 32))
+    # the chain's clock, not this machine's: earlier tests' anvil_mine may have moved it ahead
+    w.clock.now = int(chain.rpc.call("eth_getBlockByNumber", [hex(outcome.block_number or 0), False])["timestamp"], 16)
     assert patient.run_once().raised == []  # just mined: warden may still be recording it as its own
     w.clock.advance(61)
     (raised,) = patient.run_once().raised
