@@ -184,3 +184,15 @@ def test_listings_fit_the_terminal_and_wide_shows_them_whole(world: PlaneWorld, 
     assert wide.exit_code == 0 and "0x" + device.hex() in wide.stdout, wide.stdout
     roomy = on_terminal("nodes", "ls", env=env, columns=250)  # room enough: nothing is shortened
     assert "0x" + device.hex() in roomy.stdout and "…" not in roomy.stdout
+
+
+def test_lists_and_the_audit_trail_fit_a_narrow_terminal_too(anvil: Anvil, app: AppAuth) -> None:
+    assert warden("allow-devices", "add", app.address, *DEVICES, env=writer_env(anvil)).exit_code == 0
+    for verb in ("list", "history"):
+        narrow = on_terminal("allow-devices", verb, app.address, "--no-cache", env=writer_env(anvil), columns=80)
+        assert narrow.exit_code == 0, (narrow.stdout, narrow.stderr)
+        assert "0xd1d1…d1d1" in narrow.stdout and DEVICES[0] not in narrow.stdout, narrow.stdout
+        assert max(len(ANSI.sub("", line)) for line in narrow.stdout.splitlines()) <= 80
+        wide = on_terminal("allow-devices", verb, app.address, "--wide", "--no-cache", env=writer_env(anvil),
+                           columns=80)  # fmt: skip
+        assert DEVICES[0] in wide.stdout and DEVICES[1] in wide.stdout

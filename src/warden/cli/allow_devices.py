@@ -8,13 +8,12 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from warden.chain.app import AppAuth
 from warden.chain.inputs import hex0x, parse_bytes32
 from warden.changes.asked import allow_any_device_change, device_changes
 from warden.cli.changes import Writer
-from warden.cli.common import AppArgument, emit, new_app, note, stdout
+from warden.cli.common import AppArgument, emit, fitted_table, new_app, note, stdout
 from warden.cli.connect import control_plane, log_cache
 from warden.cli.options import (
     ChainOptions,
@@ -89,10 +88,8 @@ def list_command(app_text: AppArgument, read: ReadOptions) -> None:
             stdout.print("no device is allowed" + ("" if allowlist.allow_any_device else ": no node can boot this app"))
             return
         title = "allowed devices (not enforced)" if allowlist.allow_any_device else "allowed devices"
-        table = Table("device_id", "node", "added in block", title=title, title_justify="left")
-        for device in allowlist.devices:
-            table.add_row(hex0x(device.device_id), device.label or "-", str(device.block))
-        stdout.print(table)
+        rows = [(hex0x(d.device_id), d.label or "-", str(d.block)) for d in allowlist.devices]
+        stdout.print(fitted_table(("device_id", "node", "added in block"), rows, title=title, title_justify="left"))
 
     emit(read.json_out, allowlist.as_json(), human)
 
@@ -120,13 +117,13 @@ def history_command(app_text: AppArgument, read: ReadOptions) -> None:
         if not events:
             stdout.print(f"no device event for {contract.address}")
             return
-        table = Table("block", "time (UTC)", "event", "device_id / value", "node", "tx")
+        rows = []
         for e in events:
             when = dt.datetime.fromtimestamp(e["time"], dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if e["time"] else "-"
             value = e["device_id"] or ("enabled" if e["enabled"] else "disabled")
             node = e["node"] or (f"{e['former_node']} (former id)" if e["former_node"] else "-")
-            table.add_row(str(e["block"]), when, e["event"], value, node, e["tx"])
-        stdout.print(table)
+            rows.append((str(e["block"]), when, e["event"], value, node, e["tx"]))
+        stdout.print(fitted_table(("block", "time (UTC)", "event", "device_id / value", "node", "tx"), rows))
 
     emit(read.json_out, {"app": contract.address, "events": events}, human)
 

@@ -14,7 +14,7 @@ from warden.chain.inputs import hex0x, parse_bytes32
 from warden.changes.asked import device_changes
 from warden.changes.flow import Delivery
 from warden.cli.changes import Writer
-from warden.cli.common import emit, flag, new_app, note, stdout
+from warden.cli.common import emit, fitted_table, flag, new_app, note, stdout
 from warden.cli.connect import kms_for
 from warden.cli.nodes import refused_at_next_boot
 from warden.cli.options import (
@@ -116,13 +116,13 @@ def ls_command(listing: ListOptions, app_key: AppOption = None) -> None:
         if not cvms:
             stdout.print("no CVM" + (f" of app {app_key}" if app_key else ""))
             return
-        table = Table("name", "node", "app", "status", "device allowed", "compose_hash")
+        rows = []
         for cvm in cvms:
             allowed = {True: "yes", False: "NO", None: "-"}.get(cvm.get("device_allowed"), "-")
             app_label = f"{cvm['app_name']} ({cvm['app']})" if cvm.get("app_name") else str(cvm["app"])
-            table.add_row(str(cvm["name"]), str(cvm["node"]), app_label, str(cvm["status"]), allowed,
-                          str(cvm.get("compose_hash") or "-"))  # fmt: skip
-        stdout.print(table)
+            rows.append((str(cvm["name"]), str(cvm["node"]), app_label, str(cvm["status"]), allowed,
+                         str(cvm.get("compose_hash") or "-")))  # fmt: skip
+        stdout.print(fitted_table(("name", "node", "app", "status", "device allowed", "compose_hash"), rows))
         for line in refused_at_next_boot(cvms):
             note(line)
 

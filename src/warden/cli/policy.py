@@ -10,13 +10,12 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from warden.chain.connection import Chain
 from warden.chain.inputs import parse_address
 from warden.changes.flow import Report
 from warden.changes.plan import value_text
-from warden.cli.common import JsonOption, emit, note, stdout
+from warden.cli.common import JsonOption, emit, fitted_table, note, stdout
 from warden.cli.connect import app_address, log_cache
 from warden.cli.options import (
     ChainOptions,
@@ -121,11 +120,11 @@ def _print_results(report: Report) -> None:
     if not report.results:
         stdout.print("in sync: nothing to change")
         return
-    table = Table("change", "contract", "value", "status", "tx")
+    rows = []
     for row, result in zip(_rows(report), report.results, strict=True):
         status = row["status"] + (f" ({row['error']})" if row.get("error") else "")
-        table.add_row(row["change"], row["contract"], result.change.describe(), status, row["tx"] or "-")
-    stdout.print(table)
+        rows.append((row["change"], row["contract"], result.change.describe(), status, row["tx"] or "-"))
+    stdout.print(fitted_table(("change", "contract", "value", "status", "tx"), rows))
 
 
 def print_plan(planned: PolicyPlan) -> None:
