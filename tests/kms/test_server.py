@@ -92,8 +92,17 @@ def test_a_boot_the_chain_refuses_is_403_with_the_contracts_reason(
     _private, public = new_key_pair()
     attestation = cvm.get_quote_response(report_data_for(APP_KEY_PURPOSE, public))
     body = {"api_version": 1, "attestation": attestation, "requester_key": public.hex()}
+    before = refusals(kms_url)
     answer = call(kms_url, "KMS.GetAppKey", body)
     assert (answer.status_code, answer.json()) == (403, {"error": "Boot denied: Device not allowed"})
+    assert refusals(kms_url) == before + 1  # GET /metrics counts it by the contract's reason
+
+
+def refusals(url: str) -> float:
+    """warden_kms_decisions_total for GetAppKey refused with "Device not allowed", from the KMS's /metrics."""
+    text = httpx.get(url + "/metrics", timeout=10).text
+    wanted = 'warden_kms_decisions_total{allowed="false",reason="Device not allowed",service="kms"} '
+    return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(wanted))
 
 
 def test_a_chain_that_cannot_be_read_is_503(pki: MockIntelPki, auth_kms: KmsRegistry, dead_url: str) -> None:

@@ -9,6 +9,10 @@ from __future__ import annotations
 
 import threading
 from collections import Counter
+from collections.abc import Mapping
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import Counter as PromCounter
 
 DecisionKey = tuple[str, bool, str]  # (service: kms | webhook, allowed, reason)
 
@@ -29,3 +33,22 @@ class DecisionTally:
 
 
 DECISIONS = DecisionTally()  # the process's tally: the KMS and the webhook record here, /metrics reads it
+
+
+def register_decisions(registry: CollectorRegistry, decisions: Mapping[DecisionKey, int]) -> None:
+    """`warden_kms_decisions_total{service, allowed, reason}` from a tally's snapshot, into `registry`."""
+    series = PromCounter(
+        "warden_kms_decisions",
+        "Boots the KMS and the auth webhook allowed or refused, by reason.",
+        ["service", "allowed", "reason"],
+        registry=registry,
+    )
+    for (service, allowed, reason), count in sorted(decisions.items()):
+        series.labels(service, str(allowed).lower(), reason).inc(count)
+
+
+def decisions_text() -> bytes:
+    """This process's decisions in Prometheus text format (GET /metrics of `kms serve` and `auth serve`)."""
+    registry = CollectorRegistry(auto_describe=True)
+    register_decisions(registry, DECISIONS.snapshot())
+    return generate_latest(registry)

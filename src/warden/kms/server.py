@@ -11,12 +11,14 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.concurrency import run_in_threadpool
 
 from warden.body_guard import BodyGuard, error_key_body
 from warden.errors import BadInput, NotFound, WardenError
 from warden.jsonbody import JsonRefused, loads
+from warden.kms.decision_tally import decisions_text
 from warden.kms.service import KmsService
 
 MAX_BODY = 1 << 20  # quotes and event logs are a few KiB; anything near a MiB is not a KMS request
@@ -64,6 +66,11 @@ def create_kms_app(service: KmsService) -> FastAPI:
     @app.get("/health", response_class=PlainTextResponse)
     def health() -> str:
         return "OK"  # liveness only: restarting a KMS does not bring its chain back, so this stays OK
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """This process's key-release decisions by reason, for Prometheus (names and counts only, no keys)."""
+        return Response(decisions_text(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/")
     def status() -> JSONResponse:

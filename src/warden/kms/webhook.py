@@ -26,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictStr, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -33,7 +34,7 @@ from warden.body_guard import BodyGuard
 from warden.hexutil import parse_hex, strip_0x
 from warden.identity.bootinfo import BootInfo
 from warden.kms.authorization import BACKEND_UNAVAILABLE, INVALID_REQUEST, Authorizer, Decision
-from warden.kms.decision_tally import DECISIONS
+from warden.kms.decision_tally import DECISIONS, decisions_text
 
 log = logging.getLogger("warden.kms.webhook")
 
@@ -163,6 +164,11 @@ def create_webhook_app(authorizer: Authorizer, *, max_body_bytes: int = MAX_BODY
     @app.post("/bootAuth/kms")
     def boot_auth_kms(body: BootAuthRequest) -> JSONResponse:
         return decide(authorizer.authorize_kms, body, "kms")
+
+    @app.get("/metrics", include_in_schema=False)
+    def metrics() -> Response:
+        """This process's boot decisions by reason, for Prometheus."""
+        return Response(decisions_text(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/")
     def health() -> JSONResponse:

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+from prometheus_client import CollectorRegistry, Gauge, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from warden.errors import WardenError
 from warden.fleet.store import Fleet, WorkspaceRef
-from warden.kms.decision_tally import DecisionKey
+from warden.kms.decision_tally import DecisionKey, register_decisions
 from warden.watch.store import AlertStore
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
@@ -57,14 +57,7 @@ def workspace_registry(
     )
     for (status, reason), count in sorted(store.delivery_counts(workspace).items()):
         deliveries.labels(status, reason).set(count)
-    kms = Counter(
-        "warden_kms_decisions",
-        "Boots the KMS and the auth webhook allowed or refused, by reason.",
-        ["service", "allowed", "reason"],
-        registry=registry,
-    )
-    for (service, allowed, reason), count in sorted((decisions or {}).items()):
-        kms.labels(service, str(allowed).lower(), reason).inc(count)
+    register_decisions(registry, decisions or {})
     return registry
 
 
