@@ -12,12 +12,14 @@ import pytest
 from hypothesis import is_hypothesis_test
 
 from tests.support.chain import STRANGER_KEY, THIRD_KEY
+from tests.support.control_plane import DATABASES, database_url
 from tests.support.processes import free_port
 from warden.chain.connection import Chain
 from warden.chain.deploy import KmsDeployment, deploy_kms
 from warden.chain.kms import KmsRegistry
 from warden.chain.signer import Signer, signer_from_key
 from warden.devnet.anvil import DEV_PRIVATE_KEY, Anvil, install_multicall, start_anvil
+from warden.fleet.store import Fleet
 
 
 @pytest.fixture(scope="session")
@@ -65,6 +67,17 @@ def kms_deployment(chain: Chain, owner: Signer) -> KmsDeployment:
 @pytest.fixture
 def kms(chain: Chain, kms_deployment: KmsDeployment) -> KmsRegistry:
     return KmsRegistry.open(chain, kms_deployment.kms)
+
+
+@pytest.fixture(params=DATABASES)
+def fleet(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fleet]:
+    """An empty inventory, once on a SQLite file and once on the PostgreSQL at 127.0.0.1:5432."""
+    with database_url(request.param, tmp_path) as url:
+        opened = Fleet.open(url)
+        try:
+            yield opened
+        finally:
+            opened.close()
 
 
 @pytest.fixture

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 
-from tests.support.control_plane import DATABASES, database_url
 from warden.chain.logcache import CachedScan
 from warden.chain.provider_limits import ProviderLimits
 from warden.errors import BadInput
@@ -21,16 +19,6 @@ from warden.fleet.store import AppView, Fleet, NotFound
 APP = "0x" + "11" * 20
 OTHER_APP = "0x" + "22" * 20
 OLD, NEW = bytes([1]) * 32, bytes([2]) * 32
-
-
-@pytest.fixture(params=DATABASES)
-def fleet(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fleet]:
-    with database_url(request.param, tmp_path) as url:
-        opened = Fleet.open(url)
-        try:
-            yield opened
-        finally:
-            opened.close()
 
 
 def test_migrations_create_exactly_the_models_schema(fleet: Fleet) -> None:

@@ -4,26 +4,13 @@ bound to a workspace and a node, and given back when a report could not be recor
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from tests.probe.conftest import Clock
-from tests.support.control_plane import DATABASES, database_url
 from warden.errors import Denied
 from warden.fleet.probe_nonces import ProbeNonces, ProbeRefused
 from warden.fleet.store import Fleet, NotFound
-
-
-@pytest.fixture(params=DATABASES)
-def fleet(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Fleet]:
-    with database_url(request.param, tmp_path) as url:
-        opened = Fleet.open(url)
-        try:
-            yield opened
-        finally:
-            opened.close()
 
 
 def test_a_nonce_is_spent_once_even_when_reports_race(fleet: Fleet) -> None:
