@@ -14,6 +14,7 @@ from warden.cli.options import ControlPlaneOptions, grouped
 from warden.web.alerts_client import AlertsClient
 
 app = new_app("alerts", "Alert webhooks: add, list, test and remove them; list the alerts the control plane raised.")
+app.info.epilog = "\b\nExample: warden alerts add-webhook https://hooks.example.com/warden --format json"
 
 UrlArgument = Annotated[str, typer.Argument(metavar="URL", help="http(s) URL the alerts are POSTed to.")]
 FormatOption = Annotated[

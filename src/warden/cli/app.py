@@ -17,6 +17,7 @@ from warden.cli.options import ChainOptions, ControlPlaneOptions, KmsOptions, Ne
 from warden.errors import BadInput, OperationFailed
 
 app = new_app("app", "Deploy and inspect DstackApp contracts (one per app: its compose hashes and devices).")
+app.info.epilog = "\b\nExample: warden app info 0x5FbDB2315678afecb367f032d93F642f64180aa3 --json"
 
 # a deployment still unmined: rerunning would deploy a second app, so the user checks the transaction first
 NEW_APP_RECHECK = "look up tx {tx} (e.g. in a block explorer) before rerunning: a rerun deploys another app"
@@ -43,7 +44,7 @@ def deploy(
     The first device and compose hash go into the factory call; more are added right after, in one
     pipelined batch.
 
-    Example: warden app deploy --kms 0x9fE4… --device 0x7a3c… --compose-hash 0xc143… --json
+    Example: warden app deploy --kms 0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0 --allow-any-device --json
     """
     devices, hashes = settings.ids()  # malformed input is refused before any network call
     owner_address = parse_address(owner, "owner address") if owner else None
@@ -107,7 +108,7 @@ def deploy(
 def info(app_text: AppArgument, network: ChainOptions, json_out: JsonOption = False) -> None:
     """Owner, flags and version of a DstackApp, read from the chain.
 
-    Example: warden app info 0x7553…14F1 --json
+    Example: warden app info 0x5FbDB2315678afecb367f032d93F642f64180aa3 --json
     """
     details = network.app(app_text).info()
 
@@ -131,7 +132,9 @@ def transfer_owner(
 ) -> None:
     """Step 1 of 2 of an ownership handover: name the pending owner (the owner stays until it accepts).
 
-    Example: warden app transfer-owner 0x7553…14F1 0x7099…79C8
+    \b
+    Example: warden app transfer-owner 0x5FbDB2315678afecb367f032d93F642f64180aa3 \\
+      0x70997970C51812dc3A010C7d01b50e0d17dc79C8
     """
     target = parse_address(new_owner, "new owner address")
     contract = network.app(app_text)
@@ -159,7 +162,7 @@ def accept_owner(
 ) -> None:
     """Step 2 of 2: the pending owner accepts and becomes the owner.
 
-    Example: PRIVATE_KEY=… warden app accept-owner 0x7553…14F1
+    Example: warden app accept-owner 0x5FbDB2315678afecb367f032d93F642f64180aa3 --keystore ~/.warden/new-owner.json
     """
     contract = network.app(app_text)
     key = signer.signer(contract.chain)

@@ -22,6 +22,9 @@ from warden.errors import BadInput, OperationFailed
 app = new_app("devnet", "The whole stack on one machine: chain, KMS, control plane, demo nodes and CVMs.")
 node_app = new_app("node", "Act on a simulated node of the devnet.")
 cvm_app = new_app("cvm", "Act on a demo CVM of the devnet.")
+app.info.epilog = '\b\nExample: warden devnet up --detach && eval "$(warden devnet env)"'
+node_app.info.epilog = "\b\nExample: warden devnet node update-firmware prod6"
+cvm_app.info.epilog = "\b\nExample: warden devnet cvm reboot shared-key-demo-2"
 app.add_typer(node_app)
 app.add_typer(cvm_app)
 

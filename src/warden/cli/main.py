@@ -94,7 +94,10 @@ def warden(version: VersionFlag = False) -> None:  # makes `warden` a group of c
 
 @app.command("version")
 def version(json_out: JsonOption = False) -> None:
-    """Print warden's version (`{"version"}` under --json)."""
+    """Print warden's version (`{"version"}` under --json).
+
+    Example: warden version --json
+    """
     emit(json_out, {"version": __version__}, lines(f"warden {__version__}"))
 
 

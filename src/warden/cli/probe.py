@@ -15,6 +15,7 @@ from warden.probe.compose import DEFAULT_EVERY_SECONDS, app_compose, docker_comp
 from warden.probe.run import run_probe
 
 app = new_app("probe", "Runs inside a dstack CVM: a quote binding a fresh nonce → the control plane records the node.")
+app.info.epilog = "\b\nExample: warden probe compose --image ghcr.io/acme/warden:0.1.0 --app-compose"
 
 NodeOption = Annotated[
     str | None,
