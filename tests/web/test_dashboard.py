@@ -536,3 +536,13 @@ def test_htmx_is_served_from_the_package_or_left_out(
         assert 'action="/apps/' in response.text  # the forms still work without it
         assert client.get("/static/htmx.min.js").status_code == 404
         assert json.loads(client.get("/health").text) == {"status": "ok"}
+
+
+def test_an_unknown_page_is_the_dashboards_404_and_the_api_stays_json(make_demo: MakeDemo) -> None:
+    demo = make_demo(signer=None)
+    with dashboard(demo) as (_, client):
+        page = client.get("/no-such-page")
+        assert page.status_code == 404 and page.headers["content-type"].startswith("text/html")
+        assert "There is no such page." in page.text and "Apps" in page.text  # the styled page, with the nav
+        api = client.get("/api/no-such-route")
+        assert api.status_code == 404 and api.json() == {"detail": "Not Found"}

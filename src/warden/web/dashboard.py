@@ -24,10 +24,12 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from warden import __version__
 from warden.chain.connection import chain_name
@@ -259,6 +261,9 @@ def redirect_with_flash(request: Request, url: str, flash: Flash | None) -> Resp
         response.set_cookie(FLASH_COOKIE, value, max_age=FLASH_SECONDS, path="/", httponly=True, samesite="lax",
                             secure=_cookie_secure(request))  # fmt: skip
     return response
+
+
+JSON_PATHS = ("/api/", "/health", "/metrics", "/static/")  # what answers machines: never an HTML page
 
 
 def error_page(request: Request, exc: PageError) -> Response:
@@ -627,7 +632,15 @@ def install(app: FastAPI) -> None:
         assert isinstance(exc, PageError)
         return error_page(request, exc)
 
+    async def unknown_route(request: Request, exc: Exception) -> Response:
+        """An unknown page is the dashboard's own 404 page; JSON answers stay under /api (and the probes')."""
+        assert isinstance(exc, StarletteHTTPException)
+        if exc.status_code == 404 and not request.url.path.startswith(JSON_PATHS):
+            return error_page(request, PageError(404, "Not found", "There is no such page."))
+        return await http_exception_handler(request, exc)
+
     app.add_exception_handler(LoginRequired, login_required)
     app.add_exception_handler(PageError, page_error)
+    app.add_exception_handler(StarletteHTTPException, unknown_route)
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="dashboard-static")
