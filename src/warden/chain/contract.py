@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -86,7 +87,7 @@ class Contract:
         return str(to_checksum_address(value.to_bytes(20, "big")))
 
 
-class DstackContract(Contract):
+class DstackContract(Contract, ABC):
     """A dstack contract (DstackApp, DstackKms: both Ownable and IAppAuth) of one of warden's artifacts
     (`artifact`), opened by address once it is checked to be one."""
 
@@ -102,9 +103,9 @@ class DstackContract(Contract):
         contract.check_kind()
         return contract
 
+    @abstractmethod
     def check_kind(self) -> None:
         """Raise BadInput unless the contract at the address is an `artifact` (a cheap check, as ERC-165)."""
-        raise NotImplementedError
 
     def owner(self) -> str:
         return str(self.call("owner"))
