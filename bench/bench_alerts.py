@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from tests.support.processes import wait_until
 from tests.watch.receiver import receiver
 
 from bench.common import BenchResult
@@ -49,16 +50,6 @@ def drifted(api_url: str, token: str) -> str | None:
     return None
 
 
-def wait_for(check: Any, what: str) -> Any:
-    deadline = time.monotonic() + PATIENCE_S
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.02)
-    raise RuntimeError(f"never happened within {PATIENCE_S:g} s: {what}")
-
-
 def run() -> list[BenchResult]:
     with tempfile.TemporaryDirectory() as home:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("WARDEN_", "ETH_RPC"))}
@@ -71,17 +62,17 @@ def run() -> list[BenchResult]:
             latencies, floors = [], []
             with receiver() as hook:
                 warden(env, "alerts", "add-webhook", hook.url)
-                wait_for(lambda: drifted(api_url, token) == "0.0", "the watcher's first pass")
+                wait_until(lambda: drifted(api_url, token) == "0.0", PATIENCE_S, what="the watcher's first pass")
                 for _ in range(ROUNDS):
                     seen = len(hook.answered())
                     began = time.perf_counter()
                     warden(env, "devnet", "node", "update-firmware", "prod6")
                     floors.append(time.perf_counter() - began)
-                    wait_for(lambda n=seen: any(r.json()["alert"]["kind"] == "drift" for r in hook.answered()[n:]),
-                             "the drift alert at the receiver")  # fmt: skip
+                    drift_alert = lambda n=seen: any(r.json()["alert"]["kind"] == "drift" for r in hook.answered()[n:])  # noqa: E731
+                    wait_until(drift_alert, PATIENCE_S, what="the drift alert at the receiver")
                     latencies.append(time.perf_counter() - began)
                     warden(env, "allow-devices", "add", APP, "prod6", "--wait")
-                    wait_for(lambda: drifted(api_url, token) == "0.0", "the fix seen by the watcher")
+                    wait_until(lambda: drifted(api_url, token) == "0.0", PATIENCE_S, what="the fix seen by the watcher")
         finally:
             subprocess.run([WARDEN, "devnet", "down"], env=env, capture_output=True, check=False)
     p50, floor = statistics.median(latencies), statistics.median(floors)

@@ -4,13 +4,12 @@ naming prod6, its new device id, shared-key-demo and the fix command reaches a w
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import pytest
 
 from tests.e2e.devnet_runbook import Devnet
+from tests.support.processes import wait_until
 from tests.watch.receiver import receiver
 from warden.devnet.fleet import Paths, control_plane, load_pki, workspace
 from warden.devnet.state import load_state
@@ -24,16 +23,6 @@ from warden.watch.watcher import Watcher
 from warden.web.plane import ControlPlane
 
 PATIENCE = 60.0  # how long to wait for the background loop before failing (not a timing assertion)
-
-
-def eventually(check: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + PATIENCE
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"never happened: {what}")
 
 
 @pytest.fixture
@@ -68,12 +57,12 @@ def test_a_firmware_update_is_a_drift_alert_at_the_webhook_and_a_metric_until_th
     plane, ref, store = watched
     with receiver() as hook:
         secret = store.add_webhook(ref, hook.url).secret
-        eventually(lambda: drifted(plane, ref, store) == "0.0", "the first pass read shared-key-demo")
+        wait_until(lambda: drifted(plane, ref, store) == "0.0", PATIENCE, what="the first pass read shared-key-demo")
 
         update = devnet.run("devnet", "node", "update-firmware", "prod6")
         assert update.exit_code == 0, update.stderr
         new = devnet.device_of("prod6")
-        (got,) = eventually(hook.answered, "the drift alert reached the receiver")
+        (got,) = wait_until(hook.answered, PATIENCE, what="the drift alert reached the receiver")
         assert verify_signature(secret, got.headers["x-warden-timestamp"], got.body, got.headers["x-warden-signature"])
         alert = got.json()["alert"]
         fix = f"warden allow-devices add {devnet.app} {new} --wait"
@@ -84,7 +73,7 @@ def test_a_firmware_update_is_a_drift_alert_at_the_webhook_and_a_metric_until_th
 
         fixed = devnet.run("allow-devices", "add", devnet.app, "prod6", "--wait")
         assert fixed.exit_code == 0, fixed.stderr
-        eventually(lambda: drifted(plane, ref, store) == "0.0", "the fix was seen")
+        wait_until(lambda: drifted(plane, ref, store) == "0.0", PATIENCE, what="the fix was seen")
         drift_alerts = [a for a in store.alerts(ref) if a.kind == "drift"]
         assert [(a.subject, a.resolved_at is not None) for a in drift_alerts] == [("prod6", True)]
         assert [a.json()["alert"]["kind"] for a in hook.answered()].count("drift") == 1  # sent once

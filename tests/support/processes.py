@@ -13,9 +13,12 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 import httpx
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -31,12 +34,14 @@ def port_of(url: str) -> int:
     return port
 
 
-def wait_until(condition: Callable[[], bool], seconds: float = 20.0, interval: float = 0.02) -> None:
-    """Poll `condition` (something in the background makes it true); fail the test if it never holds."""
+def wait_until(condition: Callable[[], T], seconds: float = 20.0, interval: float = 0.02, what: str = "condition") -> T:
+    """Poll `condition` (something in the background makes it true) and return its first true value; fail the
+    test (AssertionError naming `what`) if it never holds."""
     deadline = time.monotonic() + seconds
-    while not condition():
-        assert time.monotonic() < deadline, "condition never held"
+    while not (found := condition()):
+        assert time.monotonic() < deadline, f"never happened: {what}"
         time.sleep(interval)
+    return found
 
 
 def answers_health(url: str) -> bool:

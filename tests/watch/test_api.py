@@ -4,9 +4,7 @@ and `warden alerts …` through WARDEN_API_URL / WARDEN_API_TOKEN."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -16,6 +14,7 @@ from tests.support.cli import assert_clean_error, ok, warden
 from tests.support.control_plane import PlaneWorld, add_node, register
 from tests.support.dashboard import sign_in
 from tests.support.http_server import serve
+from tests.support.processes import wait_until
 from tests.watch.receiver import receiver
 from warden.chain.app import AppAuth
 from warden.chain.connection import Chain
@@ -66,16 +65,6 @@ def env(api: str, world: PlaneWorld) -> dict[str, str]:
     return {"WARDEN_API_URL": api, "WARDEN_API_TOKEN": world.token}
 
 
-def eventually(check: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + PATIENCE
-    while time.monotonic() < deadline:
-        found = check()
-        if found:
-            return found
-        time.sleep(0.05)
-    raise AssertionError(f"never happened: {what}")
-
-
 def drifted(client: httpx.Client) -> str | None:
     text = client.get("/metrics").text
     for line in text.splitlines():
@@ -89,10 +78,10 @@ def test_a_firmware_update_reaches_the_webhook_and_the_metric_until_the_fix(
 ) -> None:
     with receiver() as hook, world.client(api) as client:
         added = ok(warden("alerts", "add-webhook", hook.url, "--json", env=env(api, world)))
-        eventually(lambda: drifted(client) == "0.0", "the first pass read the app")
+        wait_until(lambda: drifted(client) == "0.0", PATIENCE, what="the first pass read the app")
 
         world.fleet.record_identity("prod6", b"\x76" * 16, NEW6)  # as `warden devnet node update-firmware prod6`
-        (got,) = eventually(hook.answered, "the drift alert reached the receiver")
+        (got,) = wait_until(hook.answered, PATIENCE, what="the drift alert reached the receiver")
         assert verify_signature(added["secret"], got.headers["x-warden-timestamp"], got.body,
                                 got.headers["x-warden-signature"])  # fmt: skip
         alert = got.json()["alert"]
@@ -105,7 +94,7 @@ def test_a_firmware_update_reaches_the_webhook_and_the_metric_until_the_fix(
         outcome = send(chain, owner, app.add_device(NEW6))  # the fix, reported as sent through warden
         assert client.post("/api/alerts/sent-txs", json={"chain_id": chain.chain_id, "tx": outcome.tx_hash,
                                                          "app": app.address}).json() == {"recorded": True}  # fmt: skip
-        eventually(lambda: drifted(client) == "0.0", "the fix was seen")
+        wait_until(lambda: drifted(client) == "0.0", PATIENCE, what="the fix was seen")
         listed = ok(warden("alerts", "ls", "--alerts", "--json", env=env(api, world)))["alerts"]
         assert [(a["kind"], a["subject"], a["resolved_at"] is not None) for a in listed] == [("drift", "prod6", True)]
         assert [(d["status"], d["attempts"]) for d in listed[0]["deliveries"]] == [("delivered", 1)]
@@ -121,7 +110,7 @@ def test_a_firmware_update_reaches_the_webhook_and_the_metric_until_the_fix(
 
 def test_metrics_name_every_series_with_its_value(world: PlaneWorld, app: AppAuth, api: str) -> None:
     with world.client(api) as client:
-        eventually(lambda: drifted(client) == "0.0", "the first pass read the app")
+        wait_until(lambda: drifted(client) == "0.0", PATIENCE, what="the first pass read the app")
         response = client.get("/metrics")
         assert response.headers["content-type"].startswith("text/plain")
         text = response.text
