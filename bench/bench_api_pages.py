@@ -11,11 +11,8 @@ Run: .venv/bin/python -m bench.bench_api_pages
 from __future__ import annotations
 
 import hashlib
-import statistics
 import tempfile
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +20,7 @@ import httpx
 from sqlalchemy import select
 from tests.support.http_server import serve
 
-from bench.common import BenchResult
+from bench.common import BenchResult, p50_ms
 from warden.fleet import models as m
 from warden.fleet.store import Fleet
 from warden.web.app import create_control_plane_app
@@ -32,7 +29,6 @@ from warden.web.plane import ControlPlane
 
 NODES, CVMS = 2_000, 5_000
 PAGE = 100
-ROUNDS = 25
 TARGET_MS = 50.0
 APP = "0x" + "12" * 20
 
@@ -82,16 +78,6 @@ def every_item(http: httpx.Client, path: str, field: str) -> list[Any]:
 def one_page(http: httpx.Client, path: str, field: str) -> list[Any]:
     items: list[Any] = http.get(path, params={"limit": PAGE}).raise_for_status().json()[field]
     return items
-
-
-def p50_ms(call: Callable[[], object]) -> float:
-    call()  # warm: connections, caches, first-use imports
-    times = []
-    for _ in range(ROUNDS):
-        began = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times) * 1000
 
 
 def run() -> list[BenchResult]:

@@ -17,12 +17,9 @@ Run: .venv/bin/python -m bench.bench_dashboard
 from __future__ import annotations
 
 import os
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 import httpx
@@ -30,7 +27,7 @@ from tests.support.dashboard import sign_in
 from tests.support.processes import answers_health, free_port, wait_until
 
 from bench.bench_api_pages import CVMS, NODES, device, seed
-from bench.common import BenchResult
+from bench.common import BenchResult, p50_ms
 from warden.chain.app import AppAuth
 from warden.chain.connection import Chain
 from warden.chain.deploy import deploy_kms
@@ -44,19 +41,8 @@ from warden.fleet.scan_store import FleetScanCache
 from warden.fleet.store import Fleet
 
 ALLOWED = 1_000
-ROUNDS = 25
 PAGE_TARGET_MS, HTML_TARGET_KB, API_TARGET_MS, RSS_TARGET_MIB = 300.0, 300.0, 50.0, 200.0
 WARDEN = Path(sys.executable).with_name("warden")
-
-
-def p50_ms(call: Callable[[], object]) -> float:
-    call()  # warm: connections, caches
-    times = []
-    for _ in range(ROUNDS):
-        began = time.perf_counter()
-        call()
-        times.append(time.perf_counter() - began)
-    return statistics.median(times) * 1000
 
 
 def rss_mib(pid: int) -> float:

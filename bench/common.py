@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import statistics
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -28,3 +31,15 @@ class BenchResult:
             f"{self.unit} -> {self.ratio:.2f}x {'of the floor' if self.kind == 'overhead' else 'faster'}"
             + (f" ({self.note})" if self.note else "")
         )
+
+
+def p50_ms(call: Callable[[], object], rounds: int = 25) -> float:
+    """The median of `rounds` timed calls, in milliseconds, after one untimed call (connections, caches,
+    first-use imports warmed)."""
+    call()
+    times = []
+    for _ in range(rounds):
+        began = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times) * 1000
